@@ -1,0 +1,27 @@
+#!/bin/sh
+# Installs every Debian 12 package airlock needs to build, test and benchmark.
+# Idempotent: apt-get skips what is already there. Run as root.
+set -eu
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps.sh: run as root (apt-get needs it)" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+PACKAGES="build-essential cmake pkg-config git ca-certificates
+  clang llvm libbpf-dev bpftool
+  libseccomp-dev libcap-dev
+  libboost-program-options-dev libboost-dev
+  libspdlog-dev libfmt-dev
+  libsqlite3-dev sqlite3 libssl-dev
+  libyaml-cpp-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 procps"
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing
+fi

@@ -1,0 +1,120 @@
+// Policy: the YAML contract users write, parsed into an immutable, matchable form.
+//
+// Precedence (documented in README "Policy reference"): rules are tried in file
+// order and the FIRST rule whose every match field matches decides. When none
+// matches, `default` decides. A rule with no match fields other than `action`
+// matches every request of that action.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.hpp"
+
+namespace airlock::policy {
+
+enum class Verdict { allow, deny, ask };
+enum class Action { open, connect, exec };
+
+// Bitmask of what an open wants. An O_RDWR|O_CREAT open is read|write|create.
+enum AccessBits : unsigned { access_read = 1u, access_write = 2u, access_create = 4u };
+
+[[nodiscard]] std::string_view to_string(Verdict v);
+[[nodiscard]] std::string_view to_string(Action a);
+[[nodiscard]] std::optional<Verdict> parse_verdict(std::string_view s);
+[[nodiscard]] std::optional<Action> parse_action(std::string_view s);
+// "read", "write", "read|write|create" for a mask.
+[[nodiscard]] std::string access_to_string(unsigned mask);
+
+// An IPv4 or IPv6 address; IPv4 is stored in the first 4 bytes.
+struct IpAddress {
+    int family = AF_INET;  // AF_INET or AF_INET6
+    std::array<std::uint8_t, 16> bytes{};
+    [[nodiscard]] std::string to_string() const;
+    [[nodiscard]] static std::optional<IpAddress> parse(std::string_view text);
+};
+
+// What the supervisor asks about. Paths are absolute and normalized (no "." or
+// ".." components, no duplicate slashes), already resolved by the supervisor.
+struct Query {
+    Action action = Action::open;
+    std::string path;         // open: file; exec: binary; connect: AF_UNIX socket path
+    unsigned access = 0;      // open only: AccessBits mask
+    std::optional<IpAddress> address;  // connect to AF_INET/AF_INET6 only
+    std::uint16_t port = 0;            // connect to AF_INET/AF_INET6 only
+};
+
+struct AskSettings {
+    std::chrono::milliseconds timeout{std::chrono::minutes(5)};
+    Verdict on_timeout = Verdict::deny;  // allow or deny, never ask
+};
+
+struct Approvers {
+    std::vector<std::string> users;
+    std::vector<std::string> groups;
+    bool allow_session_owner = false;
+};
+
+struct Decision {
+    Verdict verdict = Verdict::deny;
+    int error_number = 0;     // errno for deny (and for ask that times out to deny); 0 otherwise
+    std::string rule;         // rule name that decided; "default" when no rule matched
+    AskSettings ask;          // effective ask settings (rule override, else policy-wide)
+};
+
+// One problem found while loading a policy, pointing at the YAML node.
+struct Diagnostic {
+    std::string file;  // as given to parse(); "<embedded:default>" for built-ins
+    int line = 0;      // 1-based; 0 when unknown
+    int column = 0;    // 1-based; 0 when unknown
+    std::string message;
+    [[nodiscard]] std::string to_string() const;  // "file:line:col: message"
+};
+
+class Policy {
+public:
+    // Parses and validates. On failure returns EVERY diagnostic found (not just
+    // the first). Unknown keys, wrong types, bad globs, bad CIDRs, bad ports,
+    // unknown errno names, bad durations, duplicate rule names, on_timeout: ask,
+    // and a version other than 1 are all errors.
+    [[nodiscard]] static std::expected<Policy, std::vector<Diagnostic>> parse(
+        std::string_view yaml_text, std::string source_name);
+    [[nodiscard]] static std::expected<Policy, std::vector<Diagnostic>> load_file(
+        const std::string& path);
+
+    // `home` is the session user's home directory, substituted for a leading
+    // "~" in path patterns. Never fails: no match means the default verdict.
+    [[nodiscard]] Decision decide(const Query& query, std::string_view home) const;
+
+    [[nodiscard]] const Approvers& approvers() const;
+    [[nodiscard]] const AskSettings& ask_settings() const;
+    [[nodiscard]] Verdict default_verdict() const;
+    [[nodiscard]] const std::string& source_name() const;
+    // SHA-256 hex of the YAML text the policy was parsed from (recorded in audit).
+    [[nodiscard]] const std::string& digest() const;
+
+    Policy(Policy&&) noexcept;
+    Policy& operator=(Policy&&) noexcept;
+    ~Policy();
+
+private:
+    struct Impl;
+    explicit Policy(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// Parses "5m", "30s", "250ms", "1h", "1h30m". Max 24h.
+[[nodiscard]] std::optional<std::chrono::milliseconds> parse_duration(std::string_view s);
+// "EACCES" -> 13. Accepts the usual errno names; nullopt for unknown.
+[[nodiscard]] std::optional<int> parse_errno_name(std::string_view s);
+[[nodiscard]] std::string errno_name(int e);
+
+}  // namespace airlock::policy
