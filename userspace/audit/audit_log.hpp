@@ -6,10 +6,12 @@
 // Not thread-safe: the daemon's event loop owns the one AuditLog.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.hpp"
@@ -27,6 +29,23 @@ enum class EventKind {
     policy_reload,     // detail: new digest, or the errors that refused it
 };
 [[nodiscard]] std::string_view to_string(EventKind k);
+// Inverse of to_string; nullopt for a string no EventKind produces.
+[[nodiscard]] std::optional<EventKind> parse_kind(std::string_view s);
+
+// Per-field size caps applied by append() before hashing, so an agent that
+// controls a path, argv or approval text cannot grow rows without bound. A
+// capped string ends with a "...[truncated, original N bytes]" marker; a capped
+// detail_json is replaced by {"truncated":true,"original_bytes":N,"prefix":"..."}.
+inline constexpr std::size_t max_object_bytes = 4096;
+inline constexpr std::size_t max_reason_bytes = 1024;
+inline constexpr std::size_t max_detail_json_bytes = 16384;
+inline constexpr std::size_t max_short_field_bytes = 256;  // action, verdict, rule, actor, scope
+
+// prev_hash of the first row.
+inline constexpr std::string_view genesis_hash =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+// Version of the SQLite schema, stored in meta.schema_version.
+inline constexpr int schema_version = 1;
 
 // One row. Fields not meaningful for a kind stay empty / 0.
 struct Event {
@@ -68,6 +87,11 @@ public:
     // synchronous=NORMAL, creates the schema, and loads the chain head.
     [[nodiscard]] static common::Result<AuditLog> open(const std::string& db_path);
 
+    // Opens an existing log for query() only (the `airlock audit` CLI): never
+    // creates, chmods or writes the file and takes no write lock, so it cannot
+    // stall the daemon. append/begin/commit fail on it.
+    [[nodiscard]] static common::Result<AuditLog> open_read_only(const std::string& db_path);
+
     // Appends one row inside the current transaction if one is open (see
     // Batch), else in its own transaction. Returns the row with seq and hashes.
     [[nodiscard]] common::Result<Event> append(Event event);
@@ -80,6 +104,14 @@ public:
     void rollback();
 
     [[nodiscard]] common::Result<std::vector<Event>> query(const Filter& filter) const;
+
+    // Highest session and approval-request ids ever logged, so a restarted
+    // daemon never reuses an id that rows already refer to.
+    struct MaxIds {
+        std::int64_t session = 0;
+        std::int64_t request = 0;
+    };
+    [[nodiscard]] common::Result<MaxIds> max_ids() const;
 
     // Re-reads every row from the file at db_path (read-only) and checks the chain.
     [[nodiscard]] static common::Result<VerifyReport> verify(const std::string& db_path);
