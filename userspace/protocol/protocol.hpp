@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -23,6 +24,36 @@ namespace airlock::protocol {
 
 inline constexpr int k_version = 1;
 inline constexpr std::size_t k_max_line_bytes = 64 * 1024;
+
+// Field limits enforced by parse_request (docs/protocol.md, "Limits").
+inline constexpr std::size_t k_max_argv_entries = 1024;
+inline constexpr std::size_t k_max_arg_bytes = 4096;
+inline constexpr std::size_t k_max_policy_name_bytes = 64;    // [A-Za-z0-9_.-]
+inline constexpr std::size_t k_max_policy_file_bytes = 4096;
+// Larger than a request line may be, so in practice the line cap (after JSON
+// escaping) is what bounds policy.text; kept separate so a bigger line cap
+// for session.create does not silently lift it.
+inline constexpr std::size_t k_max_policy_text_bytes = 1024 * 1024;
+inline constexpr std::size_t k_max_user_bytes = 256;
+inline constexpr std::size_t k_max_labels = 32;
+inline constexpr std::size_t k_max_label_key_bytes = 64;      // [A-Za-z0-9_.-]
+inline constexpr std::size_t k_max_label_value_bytes = 256;
+inline constexpr std::size_t k_max_reason_bytes = 1024;
+// Deepest array/object nesting accepted in any line; v1 requests need 2,
+// replies 5. Guards recursive consumers (dump, printers) of parsed replies.
+inline constexpr std::size_t k_max_json_depth = 64;
+// Daemon-to-client lines (lists, events) are not bound by k_max_line_bytes;
+// clients give their LineBuffer this cap instead. Matches the daemon's
+// per-client output budget, past which it drops the connection anyway.
+inline constexpr std::size_t k_max_reply_line_bytes = 4 * 1024 * 1024;
+
+// Event names carried in {"event":..,"data":..} lines after "watch".
+namespace event_name {
+inline constexpr std::string_view request_created = "request.created";
+inline constexpr std::string_view request_resolved = "request.resolved";
+inline constexpr std::string_view session_started = "session.started";
+inline constexpr std::string_view session_ended = "session.ended";
+}  // namespace event_name
 
 // Error codes carried in {"ok":false,"error":{"code":..,"message":..}}.
 namespace error_code {
@@ -100,7 +131,7 @@ struct Reply {
     bool is_event = false;
     std::string event;               // event name when is_event
     std::optional<std::int64_t> id;
-    bool ok = false;
+    bool ok = false;                 // also true for events, so "!ok" means an error reply
     nlohmann::json result;           // result (ok) or event data
     std::string error_code;          // when !ok
     std::string error_message;
@@ -110,6 +141,8 @@ struct Reply {
 // Splits a byte stream into lines with a hard cap: a line longer than
 // k_max_line_bytes is reported once as an error and skipped up to its newline,
 // so one bad client line never costs unbounded memory or desyncs the stream.
+// An unterminated tail over the cap is dropped inside append(), so a caller
+// that drains next() after every append holds at most max_line + one chunk.
 class LineBuffer {
 public:
     explicit LineBuffer(std::size_t max_line = k_max_line_bytes) : max_line_(max_line) {}
@@ -123,6 +156,12 @@ private:
     std::size_t max_line_;
     std::string buffer_;
     bool discarding_ = false;
+    std::size_t read_pos_ = 0;      // bytes of buffer_ already returned by next()
+    std::size_t partial_len_ = 0;   // unterminated bytes at the end of buffer_
+    std::uint64_t erased_ = 0;      // bytes dropped from the front of buffer_ so far
+    // Stream offsets (erased_ + index) where an oversized line was cut out;
+    // next() reports each one in order with the lines around it.
+    std::deque<std::uint64_t> oversized_at_;
 };
 
 }  // namespace airlock::protocol
