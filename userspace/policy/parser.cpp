@@ -1,0 +1,581 @@
+// YAML text -> CompiledPolicy, with every problem reported at its position.
+//
+// The walk never stops at the first error: each section and each rule is
+// checked independently so the user can fix a whole file in one pass.
+// Maps are read by iterating their entries (never operator[]), which is what
+// lets unknown and duplicate keys be reported where they are.
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <map>
+#include <span>
+#include <utility>
+
+#include "policy/policy_impl.hpp"
+
+namespace airlock::policy {
+namespace {
+
+constexpr std::size_t max_rules = 10'000;
+constexpr std::size_t max_list_entries = 1'000;  // per path/dest/port/users/groups list
+constexpr std::size_t max_shown_diagnostics = 100;
+constexpr std::size_t max_rule_name_length = 128;
+constexpr std::size_t max_principal_name_length = 256;
+
+constexpr std::string_view top_level_keys[] = {"version", "default", "ask", "approvers", "rules"};
+constexpr std::string_view rule_keys[] = {"name", "match", "verdict", "errno", "ask"};
+constexpr std::string_view match_keys[] = {"action", "access", "path", "dest", "port"};
+constexpr std::string_view ask_keys[] = {"timeout", "on_timeout"};
+constexpr std::string_view approver_keys[] = {"users", "groups", "allow_session_owner"};
+
+int one_based(int zero_based) { return zero_based >= 0 ? zero_based + 1 : 0; }
+
+class Diagnostics {
+public:
+    explicit Diagnostics(const std::string& file) : file_(file) {}
+
+    void error(const YAML::Mark& at, std::string message) {
+        add(one_based(at.line), one_based(at.column), std::move(message));
+    }
+    void error_without_position(std::string message) { add(0, 0, std::move(message)); }
+
+    [[nodiscard]] std::size_t count() const { return count_; }
+
+    [[nodiscard]] std::vector<Diagnostic> take() {
+        if (count_ > shown_.size()) {
+            shown_.push_back(
+                Diagnostic{file_, 0, 0, std::to_string(count_ - shown_.size()) + " more errors not shown"});
+        }
+        return std::move(shown_);
+    }
+
+private:
+    // A generated 10,000-rule file with one systematic mistake would otherwise
+    // produce a wall of identical messages.
+    void add(int line, int column, std::string message) {
+        ++count_;
+        if (shown_.size() < max_shown_diagnostics)
+            shown_.push_back(Diagnostic{file_, line, column, std::move(message)});
+    }
+
+    std::string file_;
+    std::vector<Diagnostic> shown_;
+    std::size_t count_ = 0;
+};
+
+// Counts errors since construction, so a reader can tell whether its part was clean.
+class ErrorScope {
+public:
+    explicit ErrorScope(const Diagnostics& d) : diagnostics_(d), before_(d.count()) {}
+    [[nodiscard]] bool clean() const { return diagnostics_.count() == before_; }
+
+private:
+    const Diagnostics& diagnostics_;
+    std::size_t before_;
+};
+
+std::string join(std::span<const std::string_view> words) {
+    std::string out;
+    for (const auto& word : words) {
+        if (!out.empty()) out += ", ";
+        out += word;
+    }
+    return out;
+}
+
+// A 4 KiB glob echoed back whole would bury the reason after it.
+std::string quoted(std::string_view s) {
+    constexpr std::size_t max_shown = 80;
+    if (s.size() <= max_shown) return "'" + std::string(s) + "'";
+    return "'" + std::string(s.substr(0, max_shown)) + "...'";
+}
+
+// How a node looks to the user, for "got ..." in messages.
+std::string describe(const YAML::Node& node) {
+    switch (node.Type()) {
+        case YAML::NodeType::Null:
+            return "nothing";
+        case YAML::NodeType::Scalar:
+            return quoted(node.Scalar());
+        case YAML::NodeType::Sequence:
+            return "a list";
+        case YAML::NodeType::Map:
+            return "a mapping";
+        case YAML::NodeType::Undefined:
+            return "nothing";
+    }
+    return "something else";
+}
+
+struct Entry {
+    std::string key;
+    YAML::Mark key_mark;
+    YAML::Node value;
+
+    // `key:` with nothing after it has no position worth showing; yaml-cpp puts
+    // it at the following token, possibly lines later.
+    [[nodiscard]] YAML::Mark value_mark() const { return value.IsNull() ? key_mark : value.Mark(); }
+};
+
+class Fields {
+public:
+    [[nodiscard]] const Entry* find(std::string_view key) const {
+        for (const auto& entry : entries_) {
+            if (entry.key == key) return &entry;
+        }
+        return nullptr;
+    }
+    void add(Entry entry) { entries_.push_back(std::move(entry)); }
+
+private:
+    std::vector<Entry> entries_;
+};
+
+// `where` completes "unknown key 'x' ...", e.g. "in rule 'ssh-keys'".
+Fields read_fields(const YAML::Node& map, std::span<const std::string_view> allowed, const std::string& where,
+                   Diagnostics& d) {
+    Fields fields;
+    for (const auto& pair : map) {
+        const YAML::Node& key = pair.first;
+        if (!key.IsScalar()) {
+            d.error(key.Mark(), "keys must be plain strings " + where + "; got " + describe(key));
+            continue;
+        }
+        const std::string& name = key.Scalar();
+        if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+            d.error(key.Mark(), "unknown key " + quoted(name) + " " + where + "; expected one of: " + join(allowed));
+            continue;
+        }
+        if (fields.find(name) != nullptr) {
+            d.error(key.Mark(), "duplicate key " + quoted(name) + " " + where);
+            continue;
+        }
+        fields.add(Entry{name, key.Mark(), pair.second});
+    }
+    return fields;
+}
+
+std::string null_hint(std::string_view key) {
+    // A bare ~ is YAML's null, which is exactly what someone writing the home
+    // directory would type.
+    return key == "path" ? " (a bare ~ is YAML null; write \"~\" for the home directory)" : "";
+}
+
+std::optional<std::string> read_scalar(const Entry& entry, const std::string& who, std::string_view expected,
+                                       Diagnostics& d) {
+    if (entry.value.IsScalar()) return entry.value.Scalar();
+    d.error(entry.value_mark(), who + ": " + entry.key + " must be " + std::string(expected) + "; got " +
+                                    describe(entry.value) + (entry.value.IsNull() ? null_hint(entry.key) : ""));
+    return std::nullopt;
+}
+
+// A single scalar or a list of them; non-scalar entries are reported and skipped.
+std::vector<YAML::Node> read_scalar_list(const Entry& entry, const std::string& who, Diagnostics& d,
+                                         bool allow_empty = false) {
+    if (entry.value.IsScalar()) return {entry.value};
+    if (!entry.value.IsSequence()) {
+        d.error(entry.value_mark(), who + ": " + entry.key + " must be a string or a list of strings; got " +
+                                        describe(entry.value) + null_hint(entry.key));
+        return {};
+    }
+    if (entry.value.size() == 0 && !allow_empty) {
+        d.error(entry.value_mark(), who + ": " + entry.key + " is an empty list, which matches nothing; remove " +
+                                        entry.key + " to match any " + entry.key);
+        return {};
+    }
+    if (entry.value.size() > max_list_entries) {
+        d.error(entry.value_mark(), who + ": " + entry.key + " has " + std::to_string(entry.value.size()) +
+                                        " entries; at most " + std::to_string(max_list_entries) + " are allowed");
+        return {};
+    }
+    std::vector<YAML::Node> items;
+    for (const auto& item : entry.value) {
+        if (item.IsScalar()) {
+            items.push_back(item);
+        } else {
+            d.error(item.IsNull() ? entry.key_mark : item.Mark(), who + ": each " + entry.key +
+                                                                      " entry must be a string; got " + describe(item) +
+                                                                      (item.IsNull() ? null_hint(entry.key) : ""));
+        }
+    }
+    return items;
+}
+
+std::optional<Verdict> read_verdict(const Entry& entry, const std::string& who, Diagnostics& d) {
+    const auto text = read_scalar(entry, who, "allow, deny or ask", d);
+    if (!text) return std::nullopt;
+    const auto verdict = parse_verdict(*text);
+    if (!verdict)
+        d.error(entry.value_mark(),
+                who + ": unknown " + entry.key + " " + quoted(*text) + "; expected allow, deny or ask");
+    return verdict;
+}
+
+// Reads `ask: { timeout, on_timeout }`; absent fields keep their value in `base`.
+std::optional<AskSettings> read_ask(const Entry& entry, const AskSettings& base, const std::string& who,
+                                    Diagnostics& d) {
+    if (!entry.value.IsMap()) {
+        d.error(entry.value_mark(),
+                who + ": ask must be a mapping with timeout and/or on_timeout; got " + describe(entry.value));
+        return std::nullopt;
+    }
+    const ErrorScope scope(d);
+    const Fields fields = read_fields(entry.value, ask_keys, "in ask" + (who == "policy" ? "" : " of " + who), d);
+    AskSettings ask = base;
+    if (const Entry* timeout = fields.find("timeout")) {
+        if (const auto text = read_scalar(*timeout, who, "a duration such as 30s, 5m or 1h30m", d)) {
+            const auto duration = parse_duration(*text);
+            if (!duration) {
+                d.error(timeout->value_mark(), who + ": timeout " + quoted(*text) +
+                                                   " is not a duration such as 30s, 5m, 1h30m or 250ms "
+                                                   "(units h, m, s, ms, largest first, at most 24h)");
+            } else if (duration->count() == 0) {
+                d.error(timeout->value_mark(), who + ": timeout must be longer than 0");
+            } else {
+                ask.timeout = *duration;
+            }
+        }
+    }
+    if (const Entry* on_timeout = fields.find("on_timeout")) {
+        if (const auto verdict = read_verdict(*on_timeout, who, d)) {
+            if (*verdict == Verdict::ask) {
+                d.error(on_timeout->value_mark(), who + ": on_timeout must be allow or deny; ask would wait again");
+            } else {
+                ask.on_timeout = *verdict;
+            }
+        }
+    }
+    if (!scope.clean()) return std::nullopt;
+    return ask;
+}
+
+bool valid_rule_name(std::string_view name) {
+    return !name.empty() && name.size() <= max_rule_name_length && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+               c == '-';
+    });
+}
+
+// User and group names as getpwnam/getgrnam take them. Numeric ids are refused
+// because "1000" would be looked up as a name and silently match no one.
+std::optional<std::string> principal_name_problem(std::string_view name) {
+    if (name.empty()) return "an empty name";
+    if (name.size() > max_principal_name_length) return "a name longer than 256 bytes";
+    if (std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return "a numeric id; list names, not ids";
+    }
+    const bool bad_char = std::any_of(name.begin(), name.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u <= ' ' || u == 0x7f || c == ':' || c == '/' || c == ',';
+    });
+    if (bad_char) return "not a valid name (no spaces, ':', '/' or ',')";
+    return std::nullopt;
+}
+
+std::vector<std::string> read_principals(const Entry& entry, Diagnostics& d) {
+    std::vector<std::string> names;
+    for (const auto& item : read_scalar_list(entry, "approvers", d, /*allow_empty=*/true)) {
+        if (const auto problem = principal_name_problem(item.Scalar())) {
+            d.error(item.Mark(), "approvers: " + entry.key + " entry " + quoted(item.Scalar()) + " is " + *problem);
+        } else {
+            names.push_back(item.Scalar());
+        }
+    }
+    return names;
+}
+
+Approvers read_approvers(const Entry& entry, Diagnostics& d) {
+    Approvers approvers;
+    if (!entry.value.IsMap()) {
+        d.error(entry.value_mark(), "approvers must be a mapping with users, groups and/or allow_session_owner; got " +
+                                        describe(entry.value));
+        return approvers;
+    }
+    const Fields fields = read_fields(entry.value, approver_keys, "in approvers", d);
+    if (const Entry* users = fields.find("users")) approvers.users = read_principals(*users, d);
+    if (const Entry* groups = fields.find("groups")) approvers.groups = read_principals(*groups, d);
+    if (const Entry* owner = fields.find("allow_session_owner")) {
+        bool value = false;
+        if (owner->value.IsScalar() && YAML::convert<bool>::decode(owner->value, value)) {
+            approvers.allow_session_owner = value;
+        } else {
+            d.error(owner->value_mark(),
+                    "approvers: allow_session_owner must be true or false; got " + describe(owner->value));
+        }
+    }
+    return approvers;
+}
+
+unsigned read_actions(const Entry& entry, const std::string& who, Diagnostics& d) {
+    unsigned actions = 0;
+    for (const auto& item : read_scalar_list(entry, who, d)) {
+        if (const auto action = parse_action(item.Scalar())) {
+            actions |= action_bit(*action);
+        } else {
+            d.error(item.Mark(),
+                    who + ": unknown action " + quoted(item.Scalar()) + "; expected open, connect or exec");
+        }
+    }
+    return actions;
+}
+
+std::optional<unsigned> access_bit(std::string_view name) {
+    if (name == "read") return access_read;
+    if (name == "write") return access_write;
+    if (name == "create") return access_create;
+    return std::nullopt;
+}
+
+unsigned read_access(const Entry& entry, const std::string& who, Diagnostics& d) {
+    unsigned mask = 0;
+    for (const auto& item : read_scalar_list(entry, who, d)) {
+        if (const auto bit = access_bit(item.Scalar())) {
+            mask |= *bit;
+        } else {
+            d.error(item.Mark(),
+                    who + ": unknown access " + quoted(item.Scalar()) + "; expected read, write or create");
+        }
+    }
+    return mask;
+}
+
+// Compiles each entry of a list with `parse`, reporting failures as "bad <key> 'text': reason".
+template <class T, class Parse>
+std::vector<T> read_compiled_list(const Entry& entry, const std::string& who, Diagnostics& d, Parse parse) {
+    std::vector<T> out;
+    for (const auto& item : read_scalar_list(entry, who, d)) {
+        auto compiled = parse(item.Scalar());
+        if (compiled) {
+            out.push_back(std::move(*compiled));
+        } else {
+            d.error(item.Mark(), who + ": bad " + entry.key + " " + quoted(item.Scalar()) + ": " + compiled.error());
+        }
+    }
+    return out;
+}
+
+// Fills rule.actions/access/paths/destinations/ports.
+void read_match(const Entry& entry, const std::string& who, Rule& rule, Diagnostics& d) {
+    if (!entry.value.IsMap()) {
+        d.error(entry.value_mark(),
+                who + ": match must be a mapping with at least 'action'; got " + describe(entry.value));
+        return;
+    }
+    const Fields fields = read_fields(entry.value, match_keys, "in match of " + who, d);
+    const Entry* action = fields.find("action");
+    const Entry* access = fields.find("access");
+    const Entry* path = fields.find("path");
+    const Entry* dest = fields.find("dest");
+    const Entry* port = fields.find("port");
+
+    if (action == nullptr) {
+        d.error(entry.value.Mark(), who + ": match is missing required key 'action' (open, connect or exec)");
+    } else {
+        rule.actions = read_actions(*action, who, d);
+    }
+    // With an unknown action the checks below would only add noise.
+    const bool actions_known = rule.actions != 0;
+    const bool open_only = rule.actions == action_bit(Action::open);
+    const bool connect_only = rule.actions == action_bit(Action::connect);
+
+    if (access != nullptr) {
+        if (actions_known && !open_only) {
+            d.error(access->key_mark, who + ": access applies only to action open");
+        } else {
+            rule.access = read_access(*access, who, d);
+        }
+    }
+    if (path != nullptr) rule.paths = read_compiled_list<PathGlob>(*path, who, d, PathGlob::compile);
+    for (const Entry* ip_field : {dest, port}) {
+        if (ip_field != nullptr && actions_known && !connect_only) {
+            d.error(ip_field->key_mark, who + ": " + ip_field->key + " applies only to action connect");
+        }
+    }
+    if (dest != nullptr) rule.destinations = read_compiled_list<CidrBlock>(*dest, who, d, CidrBlock::parse);
+    if (port != nullptr) rule.ports = read_compiled_list<PortRange>(*port, who, d, PortRange::parse);
+
+    if (connect_only && path != nullptr && (dest != nullptr || port != nullptr)) {
+        // path selects unix sockets and dest/port select IP peers; a rule with
+        // both could never match anything.
+        d.error(entry.value.Mark(), who +
+                                        ": a connect rule matches either a unix socket (path) or an IP peer "
+                                        "(dest/port), not both; split it into two rules");
+    }
+}
+
+// "rule 'ssh-keys'" when the rule has a usable name, else "rule #3".
+std::string rule_label(const YAML::Node& node, std::size_t index) {
+    if (node.IsMap()) {
+        for (const auto& pair : node) {
+            if (pair.first.IsScalar() && pair.first.Scalar() == "name" && pair.second.IsScalar() &&
+                valid_rule_name(pair.second.Scalar())) {
+                return "rule " + quoted(pair.second.Scalar());
+            }
+        }
+    }
+    return "rule #" + std::to_string(index + 1);
+}
+
+void read_rule_name(const Fields& fields, const YAML::Node& node, const std::string& who, Rule& rule, Diagnostics& d) {
+    const Entry* name = fields.find("name");
+    if (name == nullptr) {
+        d.error(node.Mark(), who + ": missing required key 'name'");
+        return;
+    }
+    const auto text = read_scalar(*name, who, "a string", d);
+    if (!text) return;
+    if (!valid_rule_name(*text)) {
+        d.error(name->value_mark(),
+                who + ": rule name " + quoted(*text) + " must be 1-128 characters from A-Z a-z 0-9 _ . -");
+    } else if (*text == "default") {
+        d.error(name->value_mark(), who + ": the rule name 'default' is reserved for the default verdict");
+    } else {
+        rule.name = *text;
+    }
+}
+
+std::optional<Rule> read_rule(const YAML::Node& node, std::size_t index, const AskSettings& policy_ask,
+                              Diagnostics& d) {
+    const std::string who = rule_label(node, index);
+    if (!node.IsMap()) {
+        d.error(node.Mark(), who + " must be a mapping with name, match and verdict; got " + describe(node));
+        return std::nullopt;
+    }
+    const ErrorScope scope(d);
+    const Fields fields = read_fields(node, rule_keys, "in " + who, d);
+    Rule rule;
+    rule.line = one_based(node.Mark().line);
+    rule.ask = policy_ask;
+
+    read_rule_name(fields, node, who, rule, d);
+
+    if (const Entry* match = fields.find("match")) {
+        read_match(*match, who, rule, d);
+    } else {
+        d.error(node.Mark(), who + ": missing required key 'match'");
+    }
+
+    std::optional<Verdict> verdict;
+    if (const Entry* entry = fields.find("verdict")) {
+        verdict = read_verdict(*entry, who, d);
+        if (verdict) rule.verdict = *verdict;
+    } else {
+        d.error(node.Mark(), who + ": missing required key 'verdict' (allow, deny or ask)");
+    }
+
+    if (const Entry* entry = fields.find("errno")) {
+        if (verdict == Verdict::allow) {
+            d.error(entry->key_mark, who + ": errno has no effect on an allow rule");
+        } else if (const auto text = read_scalar(*entry, who, "an errno name such as EACCES", d)) {
+            if (const auto number = parse_errno_name(*text)) {
+                rule.error_number = *number;
+            } else {
+                d.error(entry->value_mark(), who + ": unknown errno name " + quoted(*text) +
+                                                 " (use names such as EACCES, EPERM, ENOENT, ECONNREFUSED)");
+            }
+        }
+    }
+
+    if (const Entry* entry = fields.find("ask")) {
+        if (verdict.has_value() && verdict != Verdict::ask) {
+            d.error(entry->key_mark, who + ": ask settings apply only to rules whose verdict is ask");
+        } else if (const auto ask = read_ask(*entry, policy_ask, who, d)) {
+            rule.ask = *ask;
+        }
+    }
+
+    if (!scope.clean()) return std::nullopt;
+    return rule;
+}
+
+void read_rules(const Entry& entry, CompiledPolicy& policy, Diagnostics& d) {
+    if (entry.value.IsNull()) return;  // `rules:` with every rule commented out
+    if (!entry.value.IsSequence()) {
+        d.error(entry.value_mark(), "rules must be a list; got " + describe(entry.value));
+        return;
+    }
+    const std::size_t count = entry.value.size();
+    if (count > max_rules) {
+        d.error(entry.value_mark(), "too many rules (" + std::to_string(count) + "); at most " +
+                                        std::to_string(max_rules) + " are allowed");
+    }
+    std::map<std::string, int, std::less<>> first_line_of_name;
+    std::size_t index = 0;
+    for (const auto& node : entry.value) {
+        if (index >= max_rules) break;
+        auto rule = read_rule(node, index++, policy.ask, d);
+        if (!rule) continue;
+        const auto [it, inserted] = first_line_of_name.emplace(rule->name, rule->line);
+        if (!inserted) {
+            d.error(node.Mark(),
+                    "duplicate rule name " + quoted(rule->name) + "; first used at line " + std::to_string(it->second));
+            continue;
+        }
+        policy.rules.push_back(std::move(*rule));
+    }
+}
+
+void read_version(const Fields& fields, const YAML::Node& root, Diagnostics& d) {
+    const Entry* version = fields.find("version");
+    if (version == nullptr) {
+        d.error(root.Mark(), "missing required key 'version' (write 'version: 1')");
+        return;
+    }
+    const auto text = read_scalar(*version, "policy", "1", d);
+    if (text && *text != "1") {
+        d.error(version->value_mark(),
+                "unsupported policy version " + quoted(*text) + "; this airlock reads version 1");
+    }
+}
+
+void read_document(const YAML::Node& root, CompiledPolicy& policy, Diagnostics& d) {
+    if (!root.IsMap()) {
+        d.error(root.Mark(),
+                "a policy must be a mapping with keys " + join(top_level_keys) + "; got " + describe(root));
+        return;
+    }
+    const Fields fields = read_fields(root, top_level_keys, "at top level", d);
+    read_version(fields, root, d);
+
+    if (const Entry* entry = fields.find("default")) {
+        if (const auto verdict = read_verdict(*entry, "policy", d)) policy.default_verdict = *verdict;
+    } else {
+        d.error(root.Mark(), "missing required key 'default' (the verdict when no rule matches: allow, deny or ask)");
+    }
+    // Read before the rules, which inherit from it.
+    if (const Entry* entry = fields.find("ask")) {
+        if (const auto ask = read_ask(*entry, AskSettings{}, "policy", d)) policy.ask = *ask;
+    }
+    if (const Entry* entry = fields.find("approvers")) policy.approvers = read_approvers(*entry, d);
+    if (const Entry* entry = fields.find("rules")) read_rules(*entry, policy, d);
+}
+
+}  // namespace
+
+std::expected<CompiledPolicy, std::vector<Diagnostic>> compile_policy(std::string_view yaml_text,
+                                                                      const std::string& source_name) {
+    Diagnostics d(source_name);
+    std::vector<YAML::Node> documents;
+    try {
+        documents = YAML::LoadAll(std::string(yaml_text));
+    } catch (const YAML::Exception& e) {
+        d.error(e.mark, "YAML syntax error: " + e.msg);
+        return std::unexpected(d.take());
+    }
+    if (documents.empty() || (documents.size() == 1 && documents[0].IsNull())) {
+        d.error_without_position("the policy is empty; it needs at least 'version: 1' and 'default'");
+        return std::unexpected(d.take());
+    }
+    if (documents.size() > 1) {
+        d.error(documents[1].Mark(), "a policy file holds exactly one YAML document; this is a second one");
+    }
+
+    CompiledPolicy policy;
+    policy.source_name = source_name;
+    read_document(documents[0], policy, d);
+    if (d.count() != 0) return std::unexpected(d.take());
+    policy.digest = sha256_hex(yaml_text);
+    return policy;
+}
+
+}  // namespace airlock::policy

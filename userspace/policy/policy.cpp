@@ -1,0 +1,175 @@
+#include "policy/policy.hpp"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/exceptions.h>
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+
+#include "common/unique_fd.hpp"
+#include "policy/policy_impl.hpp"
+
+namespace airlock::policy {
+namespace {
+
+// Far above any hand-written policy (10,000 rules of 1,000 patterns aside);
+// refuses to slurp a mistaken path such as a disk image.
+constexpr std::size_t max_policy_file_bytes = 16u << 20;
+
+// What decide() needs from a Query, computed once per request rather than per rule.
+struct Request {
+    unsigned action = 0;  // action_bit()
+    const Query& query;
+    std::optional<IpAddress> address;  // unmapped
+    std::string_view home;
+};
+
+bool path_matches(const Rule& rule, std::string_view path, std::string_view home) {
+    return std::any_of(rule.paths.begin(), rule.paths.end(),
+                       [&](const PathGlob& glob) { return glob.matches(path, home); });
+}
+
+// A connect rule with path is about unix sockets; with dest or port, about IP
+// peers; with neither, about every connect.
+bool connect_matches(const Rule& rule, const Request& request) {
+    const bool wants_ip = !rule.destinations.empty() || !rule.ports.empty();
+    if (!rule.paths.empty()) return !request.address && path_matches(rule, request.query.path, request.home);
+    if (!wants_ip) return true;
+    if (!request.address) return false;
+    const bool destination_ok = rule.destinations.empty() ||
+                                std::any_of(rule.destinations.begin(), rule.destinations.end(),
+                                            [&](const CidrBlock& block) { return block.contains(*request.address); });
+    const bool port_ok =
+        rule.ports.empty() || std::any_of(rule.ports.begin(), rule.ports.end(),
+                                          [&](const PortRange& range) { return range.contains(request.query.port); });
+    return destination_ok && port_ok;
+}
+
+bool rule_matches(const Rule& rule, const Request& request) {
+    if ((rule.actions & request.action) == 0) return false;
+    switch (request.query.action) {
+        case Action::open:
+            // Every bit the request wants must be one the rule lists.
+            if (rule.access && (request.query.access & ~*rule.access) != 0) return false;
+            return rule.paths.empty() || path_matches(rule, request.query.path, request.home);
+        case Action::exec:
+            return rule.paths.empty() || path_matches(rule, request.query.path, request.home);
+        case Action::connect:
+            return connect_matches(rule, request);
+    }
+    return false;
+}
+
+Decision make_decision(Verdict verdict, int error_number, const std::string& rule, const AskSettings& ask) {
+    Decision decision;
+    decision.verdict = verdict;
+    // An ask keeps its errno: the request is denied with it if the approver
+    // says no or the timeout denies.
+    decision.error_number = verdict == Verdict::allow ? 0 : error_number;
+    decision.rule = rule;
+    decision.ask = ask;
+    return decision;
+}
+
+const std::string default_rule_name = "default";
+
+std::expected<std::string, std::string> read_small_file(const std::string& path) {
+    common::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return std::unexpected(std::string(std::strerror(errno)));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return std::unexpected(std::string(std::strerror(errno)));
+    if (S_ISDIR(st.st_mode)) return std::unexpected(std::string(std::strerror(EISDIR)));
+    std::string text;
+    char buffer[65536];
+    while (true) {
+        const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return std::unexpected(std::string(std::strerror(errno)));
+        if (n == 0) break;
+        text.append(buffer, static_cast<std::size_t>(n));
+        if (text.size() > max_policy_file_bytes) {
+            return std::unexpected("larger than " + std::to_string(max_policy_file_bytes >> 20) + " MiB");
+        }
+    }
+    return text;
+}
+
+}  // namespace
+
+struct Policy::Impl : CompiledPolicy {
+    explicit Impl(CompiledPolicy&& compiled) : CompiledPolicy(std::move(compiled)) {}
+};
+
+std::string Diagnostic::to_string() const {
+    std::string out = file;
+    if (line > 0) {
+        out += ":" + std::to_string(line);
+        if (column > 0) out += ":" + std::to_string(column);
+    }
+    return out + ": " + message;
+}
+
+std::string sha256_hex(std::string_view data) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) return {};
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(length * 2);
+    for (unsigned i = 0; i < length; ++i) {
+        out += hex[digest[i] >> 4];
+        out += hex[digest[i] & 0xf];
+    }
+    return out;
+}
+
+Policy::Policy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Policy::Policy(Policy&&) noexcept = default;
+Policy& Policy::operator=(Policy&&) noexcept = default;
+Policy::~Policy() = default;
+
+std::expected<Policy, std::vector<Diagnostic>> Policy::parse(std::string_view yaml_text, std::string source_name) {
+    // yaml-cpp reports misuse by throwing; the parser avoids the throwing calls,
+    // but nothing may escape the module, so anything left becomes a diagnostic.
+    try {
+        auto compiled = compile_policy(yaml_text, source_name);
+        if (!compiled) return std::unexpected(std::move(compiled.error()));
+        return Policy(std::make_unique<Impl>(std::move(*compiled)));
+    } catch (const YAML::Exception& e) {
+        return std::unexpected(
+            std::vector<Diagnostic>{Diagnostic{source_name, e.mark.line >= 0 ? e.mark.line + 1 : 0,
+                                               e.mark.column >= 0 ? e.mark.column + 1 : 0, "YAML error: " + e.msg}});
+    } catch (const std::exception& e) {
+        return std::unexpected(std::vector<Diagnostic>{
+            Diagnostic{source_name, 0, 0, std::string("internal error reading policy: ") + e.what()}});
+    }
+}
+
+std::expected<Policy, std::vector<Diagnostic>> Policy::load_file(const std::string& path) {
+    auto text = read_small_file(path);
+    if (!text) {
+        return std::unexpected(std::vector<Diagnostic>{Diagnostic{path, 0, 0, "cannot read policy: " + text.error()}});
+    }
+    return parse(*text, path);
+}
+
+Decision Policy::decide(const Query& query, std::string_view home) const {
+    Request request{action_bit(query.action), query, std::nullopt, home};
+    if (query.address) request.address = unmap_ipv4(*query.address);
+    for (const Rule& rule : impl_->rules) {
+        if (rule_matches(rule, request)) return make_decision(rule.verdict, rule.error_number, rule.name, rule.ask);
+    }
+    return make_decision(impl_->default_verdict, default_error_number, default_rule_name, impl_->ask);
+}
+
+const Approvers& Policy::approvers() const { return impl_->approvers; }
+const AskSettings& Policy::ask_settings() const { return impl_->ask; }
+Verdict Policy::default_verdict() const { return impl_->default_verdict; }
+const std::string& Policy::source_name() const { return impl_->source_name; }
+const std::string& Policy::digest() const { return impl_->digest; }
+
+}  // namespace airlock::policy

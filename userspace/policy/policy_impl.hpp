@@ -1,0 +1,51 @@
+// The compiled form of a policy, shared by the parser and the matcher.
+// Internal to airlock_policy.
+#pragma once
+
+#include <cerrno>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "policy/glob.hpp"
+#include "policy/network.hpp"
+#include "policy/policy.hpp"
+
+namespace airlock::policy {
+
+inline constexpr int default_error_number = EACCES;
+
+[[nodiscard]] constexpr unsigned action_bit(Action a) noexcept { return 1u << static_cast<unsigned>(a); }
+
+struct Rule {
+    std::string name;
+    unsigned actions = 0;            // action_bit() mask
+    std::optional<unsigned> access;  // AccessBits a request may want; unset = any
+    std::vector<PathGlob> paths;     // empty = any path
+    std::vector<CidrBlock> destinations;
+    std::vector<PortRange> ports;
+    Verdict verdict = Verdict::deny;
+    int error_number = default_error_number;
+    AskSettings ask;  // already merged with the policy-wide settings
+    int line = 0;
+};
+
+// Policy::Impl is this plus nothing; it is a separate type only because
+// Policy::Impl is private and the parser is a free function.
+struct CompiledPolicy {
+    std::string source_name;
+    std::string digest;
+    Verdict default_verdict = Verdict::ask;
+    AskSettings ask;
+    Approvers approvers;
+    std::vector<Rule> rules;
+};
+
+// Defined in parser.cpp. Never throws for bad input; every problem found is a
+// Diagnostic.
+[[nodiscard]] std::expected<CompiledPolicy, std::vector<Diagnostic>> compile_policy(std::string_view yaml_text,
+                                                                                    const std::string& source_name);
+
+[[nodiscard]] std::string sha256_hex(std::string_view data);
+
+}  // namespace airlock::policy
