@@ -1,0 +1,469 @@
+// airlock: the command-line front end (run agents, approve, audit, policy tools).
+#include <poll.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "audit/audit_log.hpp"
+#include "audit/format.hpp"
+#include "client/control_client.hpp"
+#include "launcher/launcher.hpp"
+#include "policy/builtin.hpp"
+#include "policy/policy.hpp"
+
+namespace po = boost::program_options;
+using nlohmann::json;
+
+namespace airlock::cli {
+namespace {
+
+constexpr int k_exit_ok = 0;
+constexpr int k_exit_failed = 1;
+constexpr int k_exit_usage = 2;
+
+constexpr const char* k_default_state_dir = "/var/lib/airlock";
+
+const char* k_usage = R"(usage: airlock [--socket PATH] COMMAND [ARGS]
+
+Agents:
+  run [--policy NAME|FILE] [--user USER] [--label k=v]... -- CMD [ARGS...]
+                       run CMD under airlockd; exits with CMD's status
+  sessions [--json]    list live sessions
+Approvals:
+  pending [--json]     requests waiting for a decision
+  approve ID [--scope once|session] [--reason TEXT]
+  deny ID [--reason TEXT]
+  watch [--json]       live stream of requests; on a terminal, type
+                       "a ID", "s ID" (approve for the session) or "d ID [reason]"
+  status [--json]      daemon status
+Audit:
+  audit [--session ID] [--json] [--limit N] [--state-dir DIR]
+  audit verify [--state-dir DIR]
+Policy:
+  policy check FILE...
+  policy explain --policy NAME|FILE [--user USER] open PATH [--access read|write|create]...
+  policy explain --policy NAME|FILE connect ADDR:PORT | unix:PATH
+  policy explain --policy NAME|FILE exec PATH
+
+Global: --socket PATH (default /run/airlock/airlock.sock)
+)";
+
+struct Usage {
+    std::string message;
+};
+
+int usage_error(const std::string& message) {
+    std::cerr << "airlock: " << message << "\n(see 'airlock --help')\n";
+    return k_exit_usage;
+}
+
+po::variables_map parse(const std::vector<std::string>& args, const po::options_description& opts,
+                        const po::positional_options_description& positional) {
+    po::variables_map vm;
+    po::store(po::command_line_parser(args).options(opts).positional(positional).run(), vm);
+    po::notify(vm);
+    return vm;
+}
+
+// ---- talking to the daemon ----------------------------------------------------
+struct Connection {
+    std::string socket_path;
+    client::ControlClient* client = nullptr;
+};
+
+common::Result<protocol::Reply> call(const std::string& socket_path, protocol::RequestBody body) {
+    auto c = client::ControlClient::connect(socket_path);
+    if (!c) return std::unexpected(c.error());
+    return c->call({std::nullopt, std::move(body)});
+}
+
+int report(const common::Result<protocol::Reply>& reply) {
+    if (!reply) {
+        std::cerr << "airlock: " << reply.error().to_string() << "\n";
+        return k_exit_failed;
+    }
+    if (!reply->ok) {
+        std::cerr << "airlock: " << reply->error_message << " (" << reply->error_code << ")\n";
+        return k_exit_failed;
+    }
+    return k_exit_ok;
+}
+
+std::string str(const json& j, const char* key) {
+    if (!j.contains(key)) return "";
+    const auto& v = j.at(key);
+    return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+void print_request(const json& r) {
+    std::cout << "#" << str(r, "id") << "  session " << str(r, "session") << "  pid " << str(r, "pid") << "  "
+              << str(r, "action");
+    if (r.contains("access")) std::cout << " (" << str(r, "access") << ")";
+    std::cout << "  " << str(r, "object") << "\n      rule " << str(r, "rule") << ", waiting since "
+              << str(r, "created_at") << ", " << str(r, "on_timeout") << " at " << str(r, "expires_at") << "\n";
+}
+
+// ---- commands -------------------------------------------------------------------
+int cmd_run(const std::string& socket_path, const std::vector<std::string>& args) {
+    po::options_description opts("run");
+    opts.add_options()("policy", po::value<std::string>())("user", po::value<std::string>())(
+        "label", po::value<std::vector<std::string>>()->composing())(
+        "cmd", po::value<std::vector<std::string>>());
+    po::positional_options_description pos;
+    pos.add("cmd", -1);
+    auto vm = parse(args, opts, pos);
+    launcher::RunOptions o;
+    o.socket_path = socket_path;
+    if (vm.count("policy")) o.policy = vm["policy"].as<std::string>();
+    if (vm.count("user")) o.user = vm["user"].as<std::string>();
+    if (vm.count("label"))
+        for (const auto& kv : vm["label"].as<std::vector<std::string>>()) {
+            auto eq = kv.find('=');
+            if (eq == std::string::npos || eq == 0) return usage_error("--label wants KEY=VALUE, got '" + kv + "'");
+            o.labels[kv.substr(0, eq)] = kv.substr(eq + 1);
+        }
+    if (vm.count("cmd")) o.command = vm["cmd"].as<std::vector<std::string>>();
+    if (o.command.empty()) return usage_error("run: no command given (airlock run -- CMD [ARGS...])");
+    return launcher::run(o);
+}
+
+int cmd_list(const std::string& socket_path, const std::vector<std::string>& args, bool sessions) {
+    po::options_description opts;
+    opts.add_options()("json", po::bool_switch());
+    auto vm = parse(args, opts, {});
+    auto reply = sessions ? call(socket_path, protocol::SessionsListRequest{})
+                          : call(socket_path, protocol::PendingListRequest{});
+    if (int rc = report(reply); rc != 0) return rc;
+    const json& items = reply->result.at(sessions ? "sessions" : "requests");
+    if (vm["json"].as<bool>()) {
+        std::cout << items.dump(2) << "\n";
+        return k_exit_ok;
+    }
+    if (items.empty()) std::cout << (sessions ? "no sessions\n" : "no pending requests\n");
+    for (const auto& item : items) {
+        if (!sessions) {
+            print_request(item);
+            continue;
+        }
+        std::string argv;
+        for (const auto& a : item.at("argv")) argv += (argv.empty() ? "" : " ") + a.get<std::string>();
+        std::cout << "session " << str(item, "id") << "  owner " << str(item, "owner") << "  as " << str(item, "user")
+                  << "  policy " << str(item, "policy") << "  pids " << item.at("pids").size() << "  pending "
+                  << str(item, "pending") << "  since " << str(item, "started_at") << "\n      " << argv << "\n";
+    }
+    return k_exit_ok;
+}
+
+int cmd_decide(const std::string& socket_path, const std::vector<std::string>& args, bool approve) {
+    po::options_description opts;
+    opts.add_options()("id", po::value<std::int64_t>())("reason", po::value<std::string>()->default_value(""));
+    if (approve) opts.add_options()("scope", po::value<std::string>()->default_value("once"));
+    po::positional_options_description pos;
+    pos.add("id", 1);
+    auto vm = parse(args, opts, pos);
+    if (!vm.count("id")) return usage_error(std::string(approve ? "approve" : "deny") + ": which request? (ID)");
+    protocol::RequestBody body;
+    if (approve) {
+        protocol::ApproveRequest r;
+        r.request = vm["id"].as<std::int64_t>();
+        r.scope = vm["scope"].as<std::string>();
+        r.reason = vm["reason"].as<std::string>();
+        if (r.scope != "once" && r.scope != "session") return usage_error("--scope is once or session");
+        body = r;
+    } else {
+        protocol::DenyRequest r;
+        r.request = vm["id"].as<std::int64_t>();
+        r.reason = vm["reason"].as<std::string>();
+        body = r;
+    }
+    auto reply = call(socket_path, body);
+    if (int rc = report(reply); rc != 0) return rc;
+    std::cout << "request " << str(reply->result, "request") << " " << str(reply->result, "decision") << "\n";
+    return k_exit_ok;
+}
+
+int cmd_status(const std::string& socket_path, const std::vector<std::string>& args) {
+    po::options_description opts;
+    opts.add_options()("json", po::bool_switch());
+    auto vm = parse(args, opts, {});
+    auto reply = call(socket_path, protocol::StatusRequest{});
+    if (int rc = report(reply); rc != 0) return rc;
+    if (vm["json"].as<bool>()) {
+        std::cout << reply->result.dump(2) << "\n";
+        return k_exit_ok;
+    }
+    const json& r = reply->result;
+    std::cout << "airlockd " << str(r, "version") << " (pid " << str(r, "pid") << "), up " << str(r, "uptime_s")
+              << "s\n  enforcement: " << str(r, "enforcement") << "\n  sessions: " << str(r, "sessions")
+              << "\n  pending: " << str(r, "pending") << "\n  default policy: " << str(r.at("policy"), "source")
+              << " (" << str(r.at("policy"), "digest").substr(0, 12) << ")\n  state: " << str(r, "state_dir")
+              << "\n  socket: " << str(r, "socket") << "\n";
+    return k_exit_ok;
+}
+
+int cmd_watch(const std::string& socket_path, const std::vector<std::string>& args) {
+    po::options_description opts;
+    opts.add_options()("json", po::bool_switch());
+    auto vm = parse(args, opts, {});
+    const bool as_json = vm["json"].as<bool>();
+    auto stream = client::ControlClient::connect(socket_path);
+    if (!stream) return report(std::unexpected(stream.error()));
+    auto started = stream->call({std::nullopt, protocol::WatchRequest{}});
+    if (int rc = report(started); rc != 0) return rc;
+    const bool interactive = ::isatty(STDIN_FILENO) && !as_json;
+    if (interactive)
+        std::cout << "watching; type 'a ID' to approve once, 's ID' for the whole session, 'd ID [reason]' to deny\n";
+    std::string input;
+    for (;;) {
+        pollfd fds[2] = {{stream->fd(), POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
+        if (::poll(fds, interactive ? 2 : 1, -1) < 0) {
+            if (errno == EINTR) continue;
+            return k_exit_failed;
+        }
+        if (fds[0].revents) {
+            auto ev = stream->next();
+            if (!ev) return report(std::unexpected(ev.error()));
+            if (as_json) {
+                std::cout << json{{"event", ev->event}, {"data", ev->result}}.dump() << std::endl;
+                continue;
+            }
+            if (ev->event == "request.created") {
+                std::cout << "? ";
+                print_request(ev->result);
+            } else if (ev->event == "request.resolved") {
+                std::cout << "= #" << str(ev->result, "id") << " " << str(ev->result, "decision") << " by "
+                          << str(ev->result, "by") << "\n";
+            } else if (ev->event == "session.started") {
+                std::cout << "+ session " << str(ev->result, "id") << " started\n";
+            } else if (ev->event == "session.ended") {
+                std::cout << "- session " << str(ev->result, "id") << " ended\n";
+            }
+            std::cout.flush();
+        }
+        if (interactive && fds[1].revents) {
+            std::string line;
+            if (!std::getline(std::cin, line)) return k_exit_ok;
+            std::istringstream words(line);
+            std::string verb, reason;
+            std::int64_t id = 0;
+            words >> verb >> id;
+            std::getline(words, reason);
+            if (!reason.empty() && reason.front() == ' ') reason.erase(0, 1);
+            if (id <= 0 || (verb != "a" && verb != "s" && verb != "d")) {
+                std::cout << "type 'a ID', 's ID' or 'd ID [reason]'\n";
+                continue;
+            }
+            protocol::RequestBody body;
+            if (verb == "d") body = protocol::DenyRequest{id, reason};
+            else body = protocol::ApproveRequest{id, verb == "s" ? "session" : "once", reason};
+            auto reply = call(socket_path, body);
+            if (report(reply) == 0)
+                std::cout << "request " << id << " " << str(reply->result, "decision") << "\n";
+        }
+    }
+}
+
+int cmd_audit(const std::vector<std::string>& args) {
+    po::options_description opts;
+    opts.add_options()("what", po::value<std::string>())("state-dir", po::value<std::string>()->default_value(k_default_state_dir))(
+        "session", po::value<std::int64_t>())("json", po::bool_switch())("limit", po::value<std::int64_t>()->default_value(0));
+    po::positional_options_description pos;
+    pos.add("what", 1);
+    auto vm = parse(args, opts, pos);
+    const std::string db = vm["state-dir"].as<std::string>() + "/audit.db";
+    if (vm.count("what")) {
+        if (vm["what"].as<std::string>() != "verify") return usage_error("audit: unknown subcommand '" + vm["what"].as<std::string>() + "'");
+        if (::access(db.c_str(), R_OK) != 0) {
+            std::cerr << "airlock: cannot read " << db << ": " << std::strerror(errno) << "\n";
+            return k_exit_failed;
+        }
+        auto report_v = audit::AuditLog::verify(db);
+        if (!report_v) {
+            std::cerr << "airlock: " << report_v.error().to_string() << "\n";
+            return k_exit_failed;
+        }
+        if (report_v->ok) {
+            std::cout << "audit log OK: " << report_v->rows_checked << " rows, chain intact\n";
+            return k_exit_ok;
+        }
+        std::cout << "audit log TAMPERED: first bad row seq " << report_v->first_bad_seq << ": " << report_v->problem
+                  << " (" << report_v->rows_checked << " rows checked)\n";
+        return k_exit_failed;
+    }
+    if (::access(db.c_str(), R_OK) != 0) {
+        std::cerr << "airlock: cannot read " << db << ": " << std::strerror(errno) << "\n";
+        return k_exit_failed;
+    }
+    auto log = audit::AuditLog::open_read_only(db);
+    if (!log) {
+        std::cerr << "airlock: " << log.error().to_string() << "\n";
+        return k_exit_failed;
+    }
+    audit::Filter f;
+    if (vm.count("session")) f.session = vm["session"].as<std::int64_t>();
+    f.limit = vm["limit"].as<std::int64_t>();
+    auto rows = log->query(f);
+    if (!rows) {
+        std::cerr << "airlock: " << rows.error().to_string() << "\n";
+        return k_exit_failed;
+    }
+    if (vm["json"].as<bool>()) {
+        json out = json::array();
+        for (const auto& e : *rows) out.push_back(audit::to_json(e));
+        std::cout << out.dump(2) << "\n";
+    } else {
+        for (const auto& e : *rows) std::cout << audit::format_text(e) << "\n";
+    }
+    return k_exit_ok;
+}
+
+common::Result<policy::Policy> load_named_or_file(const std::string& spec, bool print_errors) {
+    auto result = spec.find('/') != std::string::npos || spec.ends_with(".yaml") || spec.ends_with(".yml")
+                      ? policy::Policy::load_file(spec)
+                      : policy::load_builtin_policy(spec);
+    if (!result) {
+        if (print_errors)
+            for (const auto& d : result.error()) std::cerr << d.to_string() << "\n";
+        return common::fail(EINVAL, "invalid policy " + spec);
+    }
+    return std::move(*result);
+}
+
+int cmd_policy(const std::vector<std::string>& args) {
+    if (args.empty()) return usage_error("policy: check or explain?");
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (args[0] == "check") {
+        if (rest.empty()) return usage_error("policy check: which file?");
+        int rc = k_exit_ok;
+        for (const auto& file : rest) {
+            auto p = policy::Policy::load_file(file);
+            if (p) {
+                std::cout << file << ": OK\n";
+                continue;
+            }
+            for (const auto& d : p.error()) std::cout << d.to_string() << "\n";
+            rc = k_exit_failed;
+        }
+        return rc;
+    }
+    if (args[0] != "explain") return usage_error("policy: unknown subcommand '" + args[0] + "'");
+    po::options_description opts;
+    opts.add_options()("policy", po::value<std::string>()->default_value("default"))("user", po::value<std::string>())(
+        "access", po::value<std::vector<std::string>>()->composing())("words", po::value<std::vector<std::string>>());
+    po::positional_options_description pos;
+    pos.add("words", -1);
+    auto vm = parse(rest, opts, pos);
+    auto words = vm.count("words") ? vm["words"].as<std::vector<std::string>>() : std::vector<std::string>{};
+    if (words.size() != 2) return usage_error("policy explain: want ACTION OBJECT, e.g. 'open /etc/passwd'");
+    auto p = load_named_or_file(vm["policy"].as<std::string>(), true);
+    if (!p) return k_exit_failed;
+    std::string home = ::getenv("HOME") ? ::getenv("HOME") : "/root";
+    if (vm.count("user")) {
+        passwd* pw = ::getpwnam(vm["user"].as<std::string>().c_str());
+        if (!pw) return usage_error("no such user '" + vm["user"].as<std::string>() + "'");
+        home = pw->pw_dir;
+    }
+    policy::Query q;
+    auto action = policy::parse_action(words[0]);
+    if (!action) return usage_error("unknown action '" + words[0] + "' (open, connect or exec)");
+    q.action = *action;
+    const std::string& object = words[1];
+    if (q.action == policy::Action::connect) {
+        if (object.starts_with("unix:")) {
+            q.path = object.substr(5);
+        } else {
+            auto colon = object.rfind(':');
+            if (colon == std::string::npos) return usage_error("connect wants ADDR:PORT or unix:PATH");
+            std::string host = object.substr(0, colon);
+            if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+            auto ip = policy::IpAddress::parse(host);
+            if (!ip) return usage_error("not an IP address: '" + host + "'");
+            q.address = *ip;
+            int port = std::atoi(object.c_str() + colon + 1);
+            if (port <= 0 || port > 65535) return usage_error("bad port in '" + object + "'");
+            q.port = static_cast<std::uint16_t>(port);
+        }
+    } else {
+        if (object.empty() || object.front() != '/') return usage_error("the path must be absolute");
+        q.path = object;
+    }
+    if (q.action == policy::Action::open) {
+        q.access = 0;
+        auto list = vm.count("access") ? vm["access"].as<std::vector<std::string>>() : std::vector<std::string>{"read"};
+        for (const auto& a : list) {
+            if (a == "read") q.access |= policy::access_read;
+            else if (a == "write") q.access |= policy::access_write;
+            else if (a == "create") q.access |= policy::access_create;
+            else return usage_error("--access is read, write or create");
+        }
+    }
+    auto d = p->decide(q, home);
+    std::cout << policy::to_string(d.verdict) << " by rule '" << d.rule << "'";
+    if (d.verdict == policy::Verdict::deny) std::cout << " (errno " << policy::errno_name(d.error_number ? d.error_number : EACCES) << ")";
+    if (d.verdict == policy::Verdict::ask)
+        std::cout << " (timeout " << d.ask.timeout.count() / 1000 << "s, then " << policy::to_string(d.ask.on_timeout)
+                  << ")";
+    std::cout << "\n";
+    return k_exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string socket_path = client::k_default_socket;
+    if (const char* env = ::getenv("AIRLOCK_SOCKET")) socket_path = env;
+    std::vector<std::string> args(argv + 1, argv + argc);
+    std::size_t i = 0;
+    while (i < args.size() && args[i].starts_with("-")) {
+        if (args[i] == "--help" || args[i] == "-h") {
+            std::cout << k_usage;
+            return k_exit_ok;
+        }
+        if (args[i] == "--socket" && i + 1 < args.size()) {
+            socket_path = args[i + 1];
+            i += 2;
+        } else if (args[i].starts_with("--socket=")) {
+            socket_path = args[i].substr(9);
+            ++i;
+        } else {
+            return usage_error("unknown option '" + args[i] + "'");
+        }
+    }
+    if (i >= args.size()) {
+        std::cerr << k_usage;
+        return k_exit_usage;
+    }
+    const std::string command = args[i];
+    std::vector<std::string> rest(args.begin() + static_cast<long>(i) + 1, args.end());
+    try {
+        if (command == "run") return cmd_run(socket_path, rest);
+        if (command == "sessions") return cmd_list(socket_path, rest, true);
+        if (command == "pending") return cmd_list(socket_path, rest, false);
+        if (command == "approve") return cmd_decide(socket_path, rest, true);
+        if (command == "deny") return cmd_decide(socket_path, rest, false);
+        if (command == "watch") return cmd_watch(socket_path, rest);
+        if (command == "status") return cmd_status(socket_path, rest);
+        if (command == "audit") return cmd_audit(rest);
+        if (command == "policy") return cmd_policy(rest);
+        if (command == "help") {
+            std::cout << k_usage;
+            return k_exit_ok;
+        }
+    } catch (const po::error& e) {
+        return usage_error(command + ": " + e.what());
+    }
+    return usage_error("unknown command '" + command + "'");
+}
+
+}  // namespace airlock::cli
+
+int main(int argc, char** argv) { return airlock::cli::main(argc, argv); }

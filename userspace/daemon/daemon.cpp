@@ -1,0 +1,1173 @@
+#include "daemon/daemon.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "approval/authorize.hpp"
+#include "audit/audit_log.hpp"
+#include "common/unique_fd.hpp"
+#include "daemon/cgroup.hpp"
+#include "daemon/identity.hpp"
+#include "daemon/worker_pool.hpp"
+#include "policy/builtin.hpp"
+#include "policy/policy.hpp"
+#include "protocol/protocol.hpp"
+#include "supervisor/held_call.hpp"
+
+#ifndef AIRLOCK_VERSION
+#define AIRLOCK_VERSION "0.1.0"
+#endif
+
+namespace airlock::daemon {
+
+using common::fail;
+using common::Result;
+using common::Status;
+using common::UniqueFd;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t k_resolved_memory = 4096;  // decided request ids remembered for late approvers
+constexpr auto k_sweep_interval = std::chrono::seconds(1);
+
+enum class Tag : std::uint64_t { control = 1, client = 2, listener = 3, timer = 4, signal = 5 };
+std::uint64_t tag(Tag t, std::uint64_t value) { return (static_cast<std::uint64_t>(t) << 56) | value; }
+Tag tag_of(std::uint64_t data) { return static_cast<Tag>(data >> 56); }
+std::uint64_t value_of(std::uint64_t data) { return data & ((std::uint64_t{1} << 56) - 1); }
+
+std::int64_t wall_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string iso_time(std::int64_t us) {
+    std::time_t secs = static_cast<std::time_t>(us / 1000000);
+    std::tm tm{};
+    ::gmtime_r(&secs, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::string errno_text(int e) { return policy::errno_name(e); }
+
+}  // namespace
+
+struct Session {
+    std::int64_t id = 0;
+    uid_t owner_uid = 0;
+    std::string owner_name;
+    UserInfo agent;
+    std::vector<std::string> argv;
+    std::map<std::string, std::string> labels;
+    std::string policy_name;                          // a named policy, or "" with custom_policy
+    std::shared_ptr<const policy::Policy> custom_policy;
+    std::string custom_source;
+    std::string cgroup;                               // relative to the cgroup2 mount
+    UniqueFd listener;
+    bool attached = false;
+    int creator_client = -1;
+    std::set<std::string> grants;                     // "scope: session" approvals
+    std::size_t pending = 0;
+    std::int64_t started_us = 0;
+};
+
+struct Pending {
+    std::int64_t id = 0;
+    std::int64_t session = 0;
+    std::shared_ptr<supervisor::HeldCall> call;
+    policy::Decision decision;
+    std::string grant_key;
+    std::int64_t created_us = 0;
+    std::int64_t expires_us = 0;
+    Clock::time_point received;
+    Clock::time_point deadline;
+};
+
+struct Resolution {
+    std::string decision;  // approved | denied | timeout | cancelled
+    std::string by;
+};
+
+struct Client {
+    int id = 0;
+    UniqueFd fd;
+    ucred peer{};
+    approval::PeerIdentity identity;
+    protocol::LineBuffer in;
+    std::string out;
+    bool watching = false;
+    bool closing = false;
+    std::vector<UniqueFd> received_fds;
+    std::optional<std::int64_t> creating_session;
+};
+
+// Actions that run after the turn's audit transaction: `committed` when the
+// rows are durable in the WAL, `failed` when they could not be written.
+struct Release {
+    std::function<void()> committed;
+    std::function<void()> failed;
+};
+
+struct Daemon::Impl {
+    DaemonConfig config;
+    audit::AuditLog audit;
+    CgroupTree cgroups;
+    UniqueFd epoll;
+    UniqueFd control;
+    UniqueFd timer;
+    UniqueFd signals;
+    std::unique_ptr<WorkerPool> workers;
+    std::map<std::string, std::shared_ptr<const policy::Policy>> policies;
+    std::map<std::int64_t, Session> sessions;
+    std::map<std::int64_t, Pending> pending;
+    std::multimap<Clock::time_point, std::int64_t> deadlines;
+    std::unordered_map<std::int64_t, Resolution> resolved;
+    std::deque<std::int64_t> resolved_order;
+    std::map<int, Client> clients;
+    std::vector<Release> releases;
+    std::vector<std::pair<std::string, int>> cgroups_to_remove;  // path, attempts
+    std::int64_t next_session_id = 1;
+    std::int64_t next_request_id = 1;
+    int next_client_id = 1;
+    Clock::time_point started = Clock::now();
+    Clock::time_point next_sweep = Clock::now() + k_sweep_interval;
+    bool stopping = false;
+
+    Impl(DaemonConfig c, audit::AuditLog a, CgroupTree t)
+        : config(std::move(c)), audit(std::move(a)), cgroups(std::move(t)) {}
+
+    // ---- policies ---------------------------------------------------------
+    Result<std::map<std::string, std::shared_ptr<const policy::Policy>>> load_policies(
+        std::vector<std::string>& errors) {
+        std::map<std::string, std::shared_ptr<const policy::Policy>> loaded;
+        auto keep = [&](const std::string& name, auto parsed) {
+            if (parsed) {
+                loaded[name] = std::make_shared<const policy::Policy>(std::move(*parsed));
+            } else {
+                for (const auto& d : parsed.error()) errors.push_back(d.to_string());
+            }
+        };
+        for (auto name : policy::builtin_policy_names())
+            keep(std::string(name), policy::load_builtin_policy(name));
+        std::error_code ec;
+        if (!config.policy_dir.empty() && std::filesystem::is_directory(config.policy_dir, ec)) {
+            for (const auto& entry : std::filesystem::directory_iterator(config.policy_dir, ec)) {
+                if (entry.path().extension() != ".yaml") continue;
+                keep(entry.path().stem().string(), policy::Policy::load_file(entry.path().string()));
+            }
+        }
+        if (!config.policy_file.empty()) keep("default", policy::Policy::load_file(config.policy_file));
+        if (!errors.empty()) return fail(EINVAL, "policy errors");
+        return loaded;
+    }
+
+    const policy::Policy& policy_of(const Session& s) const {
+        if (s.custom_policy) return *s.custom_policy;
+        auto it = policies.find(s.policy_name);
+        if (it != policies.end()) return *it->second;
+        return *policies.at("default");  // a named policy removed by a reload falls back to default
+    }
+
+    std::string policy_label(const Session& s) const {
+        return s.custom_policy ? "file:" + s.custom_source : s.policy_name;
+    }
+
+    // ---- audit ------------------------------------------------------------
+    void record(audit::Event e) {
+        auto appended = audit.append(std::move(e));
+        if (!appended) audit_failed = appended.error().to_string();
+    }
+    std::string audit_failed;  // non-empty: this turn's transaction must not be trusted
+
+    void commit_turn() {
+        std::vector<Release> todo;
+        todo.swap(releases);
+        bool ok = audit_failed.empty();
+        if (ok) {
+            if (auto c = audit.commit(); !c) {
+                ok = false;
+                audit_failed = c.error().to_string();
+            }
+        }
+        if (!ok) {
+            spdlog::error("audit log write failed ({}); denying this turn's held calls", audit_failed);
+            audit.rollback();
+        }
+        audit_failed.clear();
+        for (auto& r : todo) {
+            if (ok && r.committed) r.committed();
+            if (!ok && r.failed) r.failed();
+        }
+        flush_clients();
+    }
+
+    // ---- events to watchers -------------------------------------------------
+    json pending_json(const Pending& p) const {
+        json j = {{"id", p.id},
+                  {"session", p.session},
+                  {"pid", p.call->tgid},
+                  {"tid", p.call->tid},
+                  {"action", std::string(policy::to_string(p.call->query.action))},
+                  {"object", p.call->object},
+                  {"rule", p.decision.rule},
+                  {"created_at", iso_time(p.created_us)},
+                  {"expires_at", iso_time(p.expires_us)},
+                  {"on_timeout", std::string(policy::to_string(p.decision.ask.on_timeout))}};
+        if (p.call->query.action == policy::Action::open)
+            j["access"] = policy::access_to_string(p.call->query.access);
+        return j;
+    }
+
+    json session_json(const Session& s) const {
+        return {{"id", s.id},
+                {"owner_uid", s.owner_uid},
+                {"owner", s.owner_name},
+                {"user", s.agent.name},
+                {"uid", s.agent.uid},
+                {"argv", s.argv},
+                {"labels", s.labels},
+                {"policy", policy_label(s)},
+                {"started_at", iso_time(s.started_us)},
+                {"pids", cgroups.members(s.cgroup)},
+                {"pending", s.pending},
+                {"attached", s.attached}};
+    }
+
+    approval::SessionOwnership ownership(const Session& s) const { return {s.owner_uid, s.agent.uid}; }
+
+    void broadcast(std::string_view event, const json& data, const Session* about) {
+        std::string line = protocol::encode_event(event, data);
+        for (auto& [id, c] : clients) {
+            if (!c.watching || c.closing) continue;
+            if (about && !approval::may_see(c.identity, ownership(*about), policy_of(*about).approvers()))
+                continue;
+            queue_output(c, line);
+        }
+    }
+
+    // ---- client I/O ---------------------------------------------------------
+    void queue_output(Client& c, std::string_view line) {
+        if (c.out.size() + line.size() + 1 > config.max_client_output) {
+            // A watcher that does not read must not grow the daemon without bound.
+            spdlog::warn("client {} (uid {}) is not reading; disconnecting it", c.id, c.peer.uid);
+            c.closing = true;
+            return;
+        }
+        c.out.append(line);
+        c.out.push_back('\n');
+    }
+
+    void reply_ok(Client& c, std::optional<std::int64_t> id, const json& result) {
+        queue_output(c, protocol::encode_ok(id, result));
+    }
+    void reply_error(Client& c, std::optional<std::int64_t> id, std::string_view code, std::string message) {
+        queue_output(c, protocol::encode_error({std::string(code), std::move(message), id}));
+    }
+
+    void flush_clients() {
+        std::vector<int> dead;
+        for (auto& [id, c] : clients) {
+            while (!c.out.empty()) {
+                ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n > 0) {
+                    c.out.erase(0, static_cast<std::size_t>(n));
+                    continue;
+                }
+                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+                c.closing = true;
+                c.out.clear();
+                break;
+            }
+            epoll_event ev{};
+            ev.events = EPOLLIN | (c.out.empty() ? 0u : static_cast<unsigned>(EPOLLOUT));
+            ev.data.u64 = tag(Tag::client, static_cast<std::uint64_t>(id));
+            ::epoll_ctl(epoll.get(), EPOLL_CTL_MOD, c.fd.get(), &ev);
+            if (c.closing && c.out.empty()) dead.push_back(id);
+        }
+        for (int id : dead) drop_client(id);
+    }
+
+    void drop_client(int id) {
+        auto it = clients.find(id);
+        if (it == clients.end()) return;
+        if (auto sid = it->second.creating_session) {
+            // The launcher went away before handing over its filter: nothing can
+            // be supervised, so the half-made session is removed.
+            auto s = sessions.find(*sid);
+            if (s != sessions.end() && !s->second.attached) end_session(s->second, "launcher disconnected before attach");
+        }
+        ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, it->second.fd.get(), nullptr);
+        clients.erase(it);
+    }
+
+    void accept_clients() {
+        for (;;) {
+            UniqueFd fd(::accept4(control.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+            if (!fd) return;
+            if (clients.size() >= config.max_clients) {
+                std::string line = protocol::encode_error({std::string(protocol::error_code::limit),
+                                                           "too many control connections", std::nullopt}) + "\n";
+                (void)!::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+                continue;
+            }
+            Client c;
+            c.id = next_client_id++;
+            socklen_t len = sizeof c.peer;
+            if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &c.peer, &len) != 0) continue;
+            c.identity.uid = c.peer.uid;
+            c.identity.gid = c.peer.gid;
+            c.identity.user_name = user_name(c.peer.uid);
+            if (auto groups = process_groups(c.peer.pid)) c.identity.groups = *groups;
+            c.identity.group_names.push_back(group_name(c.peer.gid));
+            for (gid_t g : c.identity.groups) c.identity.group_names.push_back(group_name(g));
+            // A peer whose cgroup cannot be read is treated as inside a session: fail closed.
+            auto cg = cgroup_of(c.peer.pid);
+            // A peer that is this daemon (or a process that already exited) can
+            // only be a connect made on some agent's behalf: never trust it.
+            c.identity.inside_agent_session = !cg || cgroups.is_session_path(*cg) || c.peer.pid == ::getpid();
+            c.fd = std::move(fd);
+            epoll_event ev{};
+            ev.events = EPOLLIN;
+            ev.data.u64 = tag(Tag::client, static_cast<std::uint64_t>(c.id));
+            ::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, c.fd.get(), &ev);
+            clients.emplace(c.id, std::move(c));
+        }
+    }
+
+    void read_client(Client& c) {
+        char buf[16384];
+        alignas(cmsghdr) char control_buf[CMSG_SPACE(sizeof(int) * 4)];
+        for (;;) {
+            iovec iov{buf, sizeof buf};
+            msghdr msg{};
+            msg.msg_iov = &iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control_buf;
+            msg.msg_controllen = sizeof control_buf;
+            ssize_t n = ::recvmsg(c.fd.get(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); n >= 0 && cm; cm = CMSG_NXTHDR(&msg, cm)) {
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+                std::size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (std::size_t i = 0; i < count; ++i) {
+                    int fd;
+                    std::memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+                    // At most one fd waits for its session.attach; extras are closed at once.
+                    if (c.received_fds.empty()) c.received_fds.emplace_back(fd);
+                    else ::close(fd);
+                }
+            }
+            if (n <= 0) {
+                c.closing = true;
+                c.out.clear();
+                return;
+            }
+            c.in.append(std::string_view(buf, static_cast<std::size_t>(n)));
+            while (auto line = c.in.next()) {
+                if (!*line) {
+                    queue_output(c, protocol::encode_error(line->error()));
+                    continue;
+                }
+                handle_line(c, **line);
+                if (c.closing) return;
+            }
+        }
+    }
+
+    // ---- requests ----------------------------------------------------------
+    void handle_line(Client& c, const std::string& line) {
+        auto request = protocol::parse_request(line);
+        if (!request) {
+            queue_output(c, protocol::encode_error(request.error()));
+            return;
+        }
+        const auto id = request->id;
+        if (c.identity.inside_agent_session && !std::holds_alternative<protocol::HelloRequest>(request->body)) {
+            // An agent must not steer its own supervision: no new sessions (which
+            // would stack a filter of its choosing), no approvals, no peeking.
+            reply_error(c, id, protocol::error_code::unauthorized,
+                        "requests from inside an agent session are refused");
+            return;
+        }
+        std::visit([&](auto& body) { handle(c, id, body); }, request->body);
+    }
+
+    void handle(Client& c, std::optional<std::int64_t> id, const protocol::HelloRequest&) {
+        reply_ok(c, id, {{"version", AIRLOCK_VERSION}, {"protocol", protocol::k_version}, {"pid", ::getpid()}});
+    }
+
+    void handle(Client& c, std::optional<std::int64_t> id, const protocol::StatusRequest&) {
+        const auto& def = *policies.at("default");
+        reply_ok(c, id,
+                 {{"version", AIRLOCK_VERSION},
+                  {"pid", ::getpid()},
+                  {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started).count()},
+                  {"sessions", sessions.size()},
+                  {"pending", pending.size()},
+                  {"policy", {{"source", def.source_name()}, {"digest", def.digest()}}},
+                  {"enforcement", "seccomp-notify"},
+                  {"state_dir", config.state_dir},
+                  {"socket", config.socket_path}});
+    }
+
+    void handle(Client& c, std::optional<std::int64_t> id, const protocol::SessionCreateRequest& req) {
+        if (sessions.size() >= config.max_sessions)
+            return reply_error(c, id, protocol::error_code::limit, "too many sessions");
+        if (c.creating_session)
+            return reply_error(c, id, protocol::error_code::bad_request, "this connection already created a session");
+        Session s;
+        s.owner_uid = c.peer.uid;
+        s.owner_name = c.identity.user_name.empty() ? std::to_string(c.peer.uid) : c.identity.user_name;
+        s.argv = req.argv;
+        s.labels = req.labels;
+
+        if (req.user) {
+            auto info = lookup_user(*req.user);
+            if (!info) return reply_error(c, id, protocol::error_code::bad_request, info.error().message);
+            if (c.peer.uid != 0 && info->uid != c.peer.uid)
+                return reply_error(c, id, protocol::error_code::unauthorized,
+                                   "only root may run an agent as another user (--user " + *req.user + ")");
+            s.agent = *info;
+        } else {
+            auto info = lookup_uid(c.peer.uid);
+            if (!info) return reply_error(c, id, protocol::error_code::internal, info.error().message);
+            s.agent = *info;
+            s.agent.gid = c.peer.gid;
+            // The launcher's own groups are what the agent will have.
+            s.agent.groups = c.identity.groups;
+        }
+
+        s.policy_name = "default";
+        if (req.policy) {
+            if (req.policy->text) {
+                if (c.peer.uid != 0 && !config.allow_user_policies)
+                    return reply_error(c, id, protocol::error_code::unauthorized,
+                                       "this daemon accepts policy files only from root (start airlockd with "
+                                       "--allow-user-policies, or use a named policy)");
+                auto parsed = policy::Policy::parse(*req.policy->text, req.policy->file.value_or("<client>"));
+                if (!parsed) {
+                    std::string msg;
+                    for (const auto& d : parsed.error()) msg += (msg.empty() ? "" : "\n") + d.to_string();
+                    return reply_error(c, id, protocol::error_code::policy_error, msg);
+                }
+                s.custom_policy = std::make_shared<const policy::Policy>(std::move(*parsed));
+                s.custom_source = req.policy->file.value_or("<client>");
+                s.policy_name.clear();
+            } else if (req.policy->name) {
+                if (!policies.contains(*req.policy->name)) {
+                    std::string known;
+                    for (const auto& [name, p] : policies) known += (known.empty() ? "" : ", ") + name;
+                    return reply_error(c, id, protocol::error_code::policy_error,
+                                       "no policy named '" + *req.policy->name + "' (known: " + known + ")");
+                }
+                s.policy_name = *req.policy->name;
+            }
+        }
+
+        s.id = next_session_id++;
+        auto cg = cgroups.create_session(s.id);
+        for (int tries = 0; !cg && cg.error().code == EEXIST && tries < 100; ++tries) {
+            // Left by an earlier daemon with another state dir: reuse it if empty, else skip the id.
+            if (cgroups.remove(cgroups.base() + "/session-" + std::to_string(s.id), false))
+                cg = cgroups.create_session(s.id);
+            else
+                cg = cgroups.create_session(s.id = next_session_id++);
+        }
+        if (!cg) return reply_error(c, id, protocol::error_code::internal, cg.error().to_string());
+        s.cgroup = *cg;
+        if (auto moved = cgroups.move_into(s.cgroup, c.peer.pid); !moved) {
+            (void)cgroups.remove(s.cgroup, false);
+            return reply_error(c, id, protocol::error_code::internal, moved.error().to_string());
+        }
+        s.started_us = wall_us();
+        s.creator_client = c.id;
+        c.creating_session = s.id;
+
+        audit::Event e;
+        e.kind = audit::EventKind::session_start;
+        e.session = s.id;
+        e.pid = c.peer.pid;
+        e.object = json(s.argv).dump();
+        e.actor = "user:" + s.owner_name + "(" + std::to_string(s.owner_uid) + ")";
+        e.detail_json = json{{"agent_user", s.agent.name},
+                             {"agent_uid", s.agent.uid},
+                             {"labels", s.labels},
+                             {"policy", policy_label(s)},
+                             {"policy_digest", policy_of(s).digest()},
+                             {"cgroup", s.cgroup}}
+                            .dump();
+        record(std::move(e));
+        const std::int64_t sid = s.id;
+        std::string cgroup_abs = cgroups.absolute(s.cgroup);
+        int client_id = c.id;
+        sessions.emplace(sid, std::move(s));
+        releases.push_back({[this, client_id, id, sid, cgroup_abs] {
+                                if (auto it = clients.find(client_id); it != clients.end())
+                                    reply_ok(it->second, id, {{"session", sid}, {"cgroup", cgroup_abs}});
+                            },
+                            [this, client_id, id, sid] {
+                                if (auto it = clients.find(client_id); it != clients.end())
+                                    reply_error(it->second, id, protocol::error_code::internal,
+                                                "audit log unavailable; no session started");
+                                if (auto made = sessions.find(sid); made != sessions.end())
+                                    end_session(made->second, "audit failure");
+                            }});
+    }
+
+    void handle(Client& c, std::optional<std::int64_t> id, const protocol::SessionAttachRequest& req) {
+        auto it = sessions.find(req.session);
+        if (it == sessions.end() || c.creating_session != req.session)
+            return reply_error(c, id, protocol::error_code::not_found,
+                               "session " + std::to_string(req.session) + " was not created on this connection");
+        Session& s = it->second;
+        if (s.attached) return reply_error(c, id, protocol::error_code::bad_request, "session already attached");
+        if (c.received_fds.empty())
+            return reply_error(c, id, protocol::error_code::bad_request,
+                               "session.attach must carry the seccomp listener fd in SCM_RIGHTS");
+        UniqueFd listener = std::move(c.received_fds.front());
+        c.received_fds.clear();
+        auto name = supervisor::fd_path(listener.get());
+        if (!name || *name != "anon_inode:seccomp notify")
+            return reply_error(c, id, protocol::error_code::bad_request, "the fd passed is not a seccomp listener");
+        ::fcntl(listener.get(), F_SETFL, O_NONBLOCK);
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = tag(Tag::listener, static_cast<std::uint64_t>(s.id));
+        if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, listener.get(), &ev) != 0)
+            return reply_error(c, id, protocol::error_code::internal, "epoll_ctl on listener failed");
+        s.listener = std::move(listener);
+        s.attached = true;
+        c.creating_session.reset();
+        spdlog::info("session {} started: {} as {} (policy {})", s.id, json(s.argv).dump(), s.agent.name,
+                     policy_label(s));
+        reply_ok(c, id, {{"session", s.id}});
+        broadcast("session.started", session_json(s), &s);
+    }
+
+    void handle(Client& c, std::optional<std::int64_t> id, const protocol::SessionsListRequest&) {
+        json list = json::array();
+        for (const auto& [sid, s] : sessions) list.push_back(session_json(s));
+        reply_ok(c, id, {{"sessions", list}});
+    }
+
+    void handle(Client& c, std::optional<std::int64_t> id, const protocol::PendingListRequest&) {
+        json list = json::array();
+        for (const auto& [rid, p] : pending) {
+            const Session& s = sessions.at(p.session);
+            if (approval::may_see(c.identity, ownership(s), policy_of(s).approvers())) list.push_back(pending_json(p));
+        }
+        reply_ok(c, id, {{"requests", list}});
+    }
+
+    void handle(Client& c, std::optional<std::int64_t> id, const protocol::WatchRequest&) {
+        c.watching = true;
+        reply_ok(c, id, {{"watching", true}});
+        // Start the stream with what is already waiting, so no request is missed.
+        for (const auto& [rid, p] : pending) {
+            const Session& s = sessions.at(p.session);
+            if (approval::may_see(c.identity, ownership(s), policy_of(s).approvers()))
+                queue_output(c, protocol::encode_event("request.created", pending_json(p)));
+        }
+    }
+
+    std::string actor_of(const Client& c) const {
+        return "user:" + (c.identity.user_name.empty() ? std::to_string(c.peer.uid) : c.identity.user_name) + "(" +
+               std::to_string(c.peer.uid) + ")";
+    }
+
+    void decide_request(Client& c, std::optional<std::int64_t> id, std::int64_t request, bool approve,
+                        const std::string& scope, const std::string& reason) {
+        auto it = pending.find(request);
+        if (it == pending.end()) {
+            if (auto r = resolved.find(request); r != resolved.end())
+                return reply_error(c, id, protocol::error_code::already_decided,
+                                   "request " + std::to_string(request) + " was already " + r->second.decision +
+                                       " by " + r->second.by);
+            return reply_error(c, id, protocol::error_code::not_found,
+                               "no pending request " + std::to_string(request));
+        }
+        const Session& s = sessions.at(it->second.session);
+        if (auto ok = approval::may_decide(c.identity, ownership(s), policy_of(s).approvers()); !ok)
+            return reply_error(c, id, protocol::error_code::unauthorized, ok.error().message);
+        std::string decision = approve ? "approved" : "denied";
+        int client_id = c.id;
+        resolve_pending(it, decision, actor_of(c), scope, reason,
+                        [this, client_id, id, request, decision, scope](bool ok) {
+                            auto cl = clients.find(client_id);
+                            if (cl == clients.end()) return;
+                            if (ok)
+                                reply_ok(cl->second, id, {{"request", request}, {"decision", decision}, {"scope", scope}});
+                            else
+                                reply_error(cl->second, id, protocol::error_code::internal,
+                                            "audit log unavailable; the request was denied");
+                        });
+    }
+
+    void handle(Client& c, std::optional<std::int64_t> id, const protocol::ApproveRequest& req) {
+        decide_request(c, id, req.request, true, req.scope, req.reason);
+    }
+    void handle(Client& c, std::optional<std::int64_t> id, const protocol::DenyRequest& req) {
+        decide_request(c, id, req.request, false, "once", req.reason);
+    }
+
+    // ---- held calls ----------------------------------------------------------
+    supervisor::AgentContext agent_context(const Session& s) const {
+        supervisor::AgentContext ctx;
+        ctx.creds = {s.agent.uid, s.agent.gid, s.agent.groups};
+        ctx.cgroup_procs = cgroups.absolute(s.cgroup) + "/cgroup.procs";
+        std::string cgroup = s.cgroup;
+        ctx.in_session = [cgroup](pid_t pid) {
+            auto cg = cgroup_of(pid);
+            return cg && (*cg == cgroup || cg->starts_with(cgroup + "/"));
+        };
+        return ctx;
+    }
+
+    static std::string grant_key(const supervisor::HeldCall& call) {
+        return std::string(policy::to_string(call.query.action)) + '\0' + std::to_string(call.query.access) + '\0' +
+               call.object;
+    }
+
+    void on_listener(std::int64_t sid, std::uint32_t events) {
+        auto it = sessions.find(sid);
+        if (it == sessions.end()) return;
+        Session& s = it->second;
+        if (events & EPOLLIN) {
+            seccomp_notif n{};
+            if (::ioctl(s.listener.get(), SECCOMP_IOCTL_NOTIF_RECV, &n) == 0) {
+                handle_notification(s, n);
+                return;  // level-triggered: more notifications come back next turn
+            }
+            if (errno == ENOENT || errno == EAGAIN || errno == EINTR) return;  // the caller died meanwhile
+            spdlog::error("session {}: SECCOMP_IOCTL_NOTIF_RECV: {}", sid, std::strerror(errno));
+        }
+        if (events & (EPOLLHUP | EPOLLERR)) end_session(s, "all processes exited");
+    }
+
+    void audit_decision(const Session& s, const supervisor::HeldCall& call, std::string verdict,
+                        const std::string& rule, const std::string& actor, Clock::time_point received,
+                        std::int64_t request_id, const std::string& reason) {
+        audit::Event e;
+        e.kind = audit::EventKind::decision;
+        e.session = s.id;
+        e.pid = call.tgid;
+        e.action = std::string(policy::to_string(call.query.action));
+        e.object = call.object;
+        e.verdict = std::move(verdict);
+        e.rule = rule;
+        e.actor = actor;
+        e.request_id = request_id;
+        e.reason = reason;
+        e.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received).count();
+        if (call.query.action == policy::Action::open)
+            e.detail_json = json{{"access", policy::access_to_string(call.query.access)}}.dump();
+        else if (call.kind == supervisor::CallKind::exec)
+            e.detail_json = json{{"dev", call.target.st.st_dev}, {"ino", call.target.st.st_ino},
+                                 {"argv", call.argv}, {"argv_truncated", call.argv_truncated}}.dump();
+        record(std::move(e));
+    }
+
+    void handle_notification(Session& s, const seccomp_notif& n) {
+        const auto received = Clock::now();
+        const int listener = s.listener.get();
+        auto ctx = agent_context(s);
+        auto decoded = supervisor::decode_call(listener, n, ctx);
+        if (!decoded) {
+            if (decoded.error().code == ENOENT) return;  // the caller is gone; nothing to answer
+            spdlog::warn("session {}: could not read held call (syscall {}): {}; refusing it", s.id, n.data.nr,
+                         decoded.error().to_string());
+            (void)supervisor::answer_error(listener, n.id, EACCES);
+            return;
+        }
+        auto call = std::make_shared<supervisor::HeldCall>(std::move(*decoded));
+        if (call->immediate_continue) {
+            (void)supervisor::answer_continue(listener, call->id);
+            return;
+        }
+        if (call->immediate_errno) {
+            int err = *call->immediate_errno;
+            if (call->kind == supervisor::CallKind::send && !call->object.empty()) {
+                audit_decision(s, *call, "deny", "unsupported", "airlockd", received, 0, errno_text(err));
+                releases.push_back({[listener, call, err] { (void)supervisor::answer_error(listener, call->id, err); },
+                                    [listener, call, err] { (void)supervisor::answer_error(listener, call->id, err); }});
+            } else {
+                (void)supervisor::answer_error(listener, call->id, err);
+            }
+            return;
+        }
+
+        policy::Decision decision;
+        if (!call->allow_without_policy.empty()) {
+            decision.verdict = policy::Verdict::allow;
+            decision.rule = call->allow_without_policy;
+        } else if (s.grants.contains(grant_key(*call))) {
+            decision.verdict = policy::Verdict::allow;
+            decision.rule = "approved-for-session";
+        } else {
+            decision = policy_of(s).decide(call->query, s.agent.home);
+        }
+        if (call->errno_if_allowed && decision.verdict != policy::Verdict::deny) {
+            // Not a decision: the object does not exist (or similar); the agent
+            // gets what its own call would have got.
+            (void)supervisor::answer_error(listener, call->id, *call->errno_if_allowed);
+            return;
+        }
+        switch (decision.verdict) {
+            case policy::Verdict::allow:
+                audit_decision(s, *call, "allow", decision.rule, "policy", received, 0, {});
+                releases.push_back({[this, sid = s.id, call] {
+                                        if (auto it = sessions.find(sid); it != sessions.end()) perform(it->second, call);
+                                        else (void)supervisor::answer_error(call->listener_fd, call->id, EACCES);
+                                    },
+                                    [listener, call] { (void)supervisor::answer_error(listener, call->id, EACCES); }});
+                return;
+            case policy::Verdict::deny: {
+                int err = decision.error_number ? decision.error_number : EACCES;
+                audit_decision(s, *call, "deny", decision.rule, "policy", received, 0, errno_text(err));
+                auto answer = [listener, call, err] { (void)supervisor::answer_error(listener, call->id, err); };
+                releases.push_back({answer, answer});
+                return;
+            }
+            case policy::Verdict::ask: hold(s, call, decision, received); return;
+        }
+    }
+
+    void perform(Session& s, const std::shared_ptr<supervisor::HeldCall>& call) {
+        if (supervisor::may_block(*call)) {
+            auto ctx = agent_context(s);
+            ctx.in_session = nullptr;  // the worker must not touch daemon state
+            int listener = call->listener_fd;
+            bool queued = workers->submit([call, ctx] {
+                if (auto r = supervisor::perform_allowed(*call, ctx); !r)
+                    spdlog::debug("held call {} not answered: {}", call->id, r.error().to_string());
+            });
+            if (!queued) (void)supervisor::answer_error(listener, call->id, EAGAIN);
+            return;
+        }
+        if (auto r = supervisor::perform_allowed(*call, agent_context(s)); !r)
+            spdlog::debug("session {}: held call {} not answered: {}", s.id, call->id, r.error().to_string());
+    }
+
+    void hold(Session& s, const std::shared_ptr<supervisor::HeldCall>& call, const policy::Decision& decision,
+              Clock::time_point received) {
+        const int listener = s.listener.get();
+        if (pending.size() >= config.max_pending_total || s.pending >= config.max_pending_per_session) {
+            audit_decision(s, *call, "deny", decision.rule, "airlockd", received, 0,
+                           "too many pending approvals; refused without asking");
+            auto answer = [listener, call] { (void)supervisor::answer_error(listener, call->id, EAGAIN); };
+            releases.push_back({answer, answer});
+            return;
+        }
+        Pending p;
+        p.id = next_request_id++;
+        p.session = s.id;
+        p.call = call;
+        p.decision = decision;
+        p.grant_key = grant_key(*call);
+        p.created_us = wall_us();
+        p.received = received;
+        p.deadline = Clock::now() + decision.ask.timeout;
+        p.expires_us = p.created_us + std::chrono::duration_cast<std::chrono::microseconds>(decision.ask.timeout).count();
+
+        audit::Event e;
+        e.kind = audit::EventKind::request_created;
+        e.session = s.id;
+        e.pid = call->tgid;
+        e.action = std::string(policy::to_string(call->query.action));
+        e.object = call->object;
+        e.verdict = "ask";
+        e.rule = decision.rule;
+        e.request_id = p.id;
+        e.actor = "policy";
+        e.detail_json = pending_json(p).dump();
+        record(std::move(e));
+
+        const std::int64_t rid = p.id;
+        deadlines.emplace(p.deadline, rid);
+        pending.emplace(rid, std::move(p));
+        ++s.pending;
+        arm_timer();
+        releases.push_back({[this, rid] {
+                                // Notify only once the request is durable (DESIGN-NOTES 6).
+                                auto it = pending.find(rid);
+                                if (it == pending.end()) return;
+                                const Session& sess = sessions.at(it->second.session);
+                                broadcast("request.created", pending_json(it->second), &sess);
+                                spdlog::info("request {} (session {}): {} {} held for approval (rule {})", rid,
+                                             sess.id, policy::to_string(it->second.call->query.action),
+                                             it->second.call->object, it->second.decision.rule);
+                            },
+                            [this, rid, listener, call] {
+                                forget_pending(rid);
+                                (void)supervisor::answer_error(listener, call->id, EACCES);
+                            }});
+    }
+
+    void forget_pending(std::int64_t rid) {
+        auto it = pending.find(rid);
+        if (it == pending.end()) return;
+        auto range = deadlines.equal_range(it->second.deadline);
+        for (auto d = range.first; d != range.second; ++d)
+            if (d->second == rid) {
+                deadlines.erase(d);
+                break;
+            }
+        if (auto s = sessions.find(it->second.session); s != sessions.end() && s->second.pending) --s->second.pending;
+        pending.erase(it);
+    }
+
+    void remember_resolution(std::int64_t rid, Resolution r) {
+        resolved[rid] = std::move(r);
+        resolved_order.push_back(rid);
+        while (resolved_order.size() > k_resolved_memory) {
+            resolved.erase(resolved_order.front());
+            resolved_order.pop_front();
+        }
+    }
+
+    // Decides a pending request: audit rows first, then (after commit) the agent
+    // is answered, watchers told, and `done(ok)` reports to whoever decided.
+    void resolve_pending(std::map<std::int64_t, Pending>::iterator it, const std::string& decision,
+                         const std::string& by, const std::string& scope, const std::string& reason,
+                         std::function<void(bool)> done) {
+        Pending p = std::move(it->second);
+        forget_pending(p.id);
+        Session& s = sessions.at(p.session);
+        const bool allow = decision == "approved" ||
+                           (decision == "timeout" && p.decision.ask.on_timeout == policy::Verdict::allow);
+        const bool alive = decision != "cancelled" && supervisor::notification_valid(p.call->listener_fd, p.call->id);
+
+        audit::Event e;
+        e.kind = audit::EventKind::request_resolved;
+        e.session = s.id;
+        e.pid = p.call->tgid;
+        e.action = std::string(policy::to_string(p.call->query.action));
+        e.object = p.call->object;
+        e.verdict = decision;
+        e.rule = p.decision.rule;
+        e.request_id = p.id;
+        e.actor = by;
+        e.scope = scope;
+        e.reason = reason;
+        e.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - p.received).count();
+        record(std::move(e));
+        if (alive) {
+            int err = p.decision.error_number ? p.decision.error_number : EACCES;
+            audit_decision(s, *p.call, allow ? "allow" : "deny", p.decision.rule, by, p.received, p.id,
+                           allow ? reason : (reason.empty() ? errno_text(err) : reason));
+        }
+        if (allow && scope == "session") s.grants.insert(p.grant_key);
+        remember_resolution(p.id, {decision, by});
+
+        const std::int64_t rid = p.id;
+        const std::int64_t sid = s.id;
+        auto call = p.call;
+        int err = p.decision.error_number ? p.decision.error_number : EACCES;
+        releases.push_back(
+            {[this, rid, sid, call, allow, alive, err, decision, by, scope, reason, done] {
+                 if (alive) {
+                     auto sit = sessions.find(sid);
+                     if (allow && sit != sessions.end()) perform(sit->second, call);
+                     else (void)supervisor::answer_error(call->listener_fd, call->id, err);
+                 }
+                 json data = {{"id", rid}, {"decision", decision}, {"by", by}, {"scope", scope}, {"reason", reason}};
+                 auto sit = sessions.find(sid);
+                 broadcast("request.resolved", data, sit == sessions.end() ? nullptr : &sit->second);
+                 spdlog::info("request {} {} by {}", rid, decision, by);
+                 if (done) done(true);
+             },
+             [call, alive, done] {
+                 if (alive) (void)supervisor::answer_error(call->listener_fd, call->id, EACCES);
+                 if (done) done(false);
+             }});
+
+        if (allow && scope == "session") {
+            // Identical requests already waiting in this session are covered too.
+            const std::string key = grant_key(*call);
+            std::vector<std::int64_t> covered;
+            for (const auto& [other, q] : pending)
+                if (q.session == sid && q.grant_key == key) covered.push_back(other);
+            for (auto other : covered)
+                if (auto o = pending.find(other); o != pending.end())
+                    resolve_pending(o, "approved", by, "session",
+                                    "covered by session approval of request " + std::to_string(rid), nullptr);
+        }
+    }
+
+    void arm_timer() {
+        itimerspec spec{};
+        auto next = next_sweep;
+        if (!deadlines.empty()) next = std::min(next, deadlines.begin()->first);
+        auto delta = std::max(next - Clock::now(), Clock::duration(std::chrono::microseconds(1)));
+        auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(delta).count();
+        spec.it_value.tv_sec = static_cast<time_t>(ns / 1000000000);
+        spec.it_value.tv_nsec = static_cast<long>(ns % 1000000000);
+        ::timerfd_settime(timer.get(), 0, &spec, nullptr);
+    }
+
+    void on_timer() {
+        std::uint64_t expirations = 0;
+        (void)!::read(timer.get(), &expirations, sizeof expirations);
+        auto now = Clock::now();
+        std::vector<std::int64_t> expired;
+        for (auto d = deadlines.begin(); d != deadlines.end() && d->first <= now; ++d) expired.push_back(d->second);
+        for (auto rid : expired) {
+            auto it = pending.find(rid);
+            if (it == pending.end()) continue;
+            resolve_pending(it, "timeout", "timeout", "once",
+                            "no decision within the ask timeout; on_timeout: " +
+                                std::string(policy::to_string(it->second.decision.ask.on_timeout)),
+                            nullptr);
+        }
+        if (now >= next_sweep) {
+            // A held thread that was killed leaves no event; find it here.
+            std::vector<std::int64_t> gone;
+            for (const auto& [rid, p] : pending)
+                if (!supervisor::notification_valid(p.call->listener_fd, p.call->id)) gone.push_back(rid);
+            for (auto rid : gone)
+                if (auto it = pending.find(rid); it != pending.end())
+                    resolve_pending(it, "cancelled", "airlockd", "once", "the waiting process exited", nullptr);
+            std::vector<std::pair<std::string, int>> still_busy;
+            for (auto& [path, attempts] : cgroups_to_remove) {
+                auto r = cgroups.remove(path, attempts >= 5);  // after 5 s, kill stragglers (cgroup.kill)
+                if (!r && attempts < 30) still_busy.emplace_back(path, attempts + 1);
+                else if (!r) spdlog::warn("giving up on removing cgroup {}: {}", path, r.error().to_string());
+            }
+            cgroups_to_remove = std::move(still_busy);
+            next_sweep = now + k_sweep_interval;
+        }
+        arm_timer();
+    }
+
+    void end_session(Session& s, const std::string& why) {
+        std::vector<std::int64_t> mine;
+        for (const auto& [rid, p] : pending)
+            if (p.session == s.id) mine.push_back(rid);
+        for (auto rid : mine)
+            if (auto it = pending.find(rid); it != pending.end())
+                resolve_pending(it, "cancelled", "airlockd", "once", "session ended: " + why, nullptr);
+        if (s.listener) ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, s.listener.get(), nullptr);
+        audit::Event e;
+        e.kind = audit::EventKind::session_end;
+        e.session = s.id;
+        e.reason = why;
+        record(std::move(e));
+        if (auto r = cgroups.remove(s.cgroup, false); !r) {
+            // The last task may still be exiting when its filter is released; retry on the sweep.
+            if (r.error().code == EBUSY) cgroups_to_remove.emplace_back(s.cgroup, 0);
+            else spdlog::warn("session {}: {}", s.id, r.error().to_string());
+        }
+        spdlog::info("session {} ended: {}", s.id, why);
+        const std::int64_t sid = s.id;
+        if (auto c = clients.find(s.creator_client); c != clients.end() && c->second.creating_session == sid)
+            c->second.creating_session.reset();
+        broadcast("session.ended", {{"id", sid}, {"reason", why}}, nullptr);
+        // Keep the listener open until after the commit: closing it releases any
+        // call still held with ENOSYS, which must not happen before the audit row.
+        auto listener = std::make_shared<UniqueFd>(std::move(s.listener));
+        releases.push_back({[listener] {}, [listener] {}});
+        sessions.erase(sid);
+    }
+
+    void on_signal() {
+        signalfd_siginfo info{};
+        while (::read(signals.get(), &info, sizeof info) == sizeof info) {
+            if (info.ssi_signo == SIGHUP) reload();
+            else stopping = true;
+        }
+    }
+
+    void reload() {
+        std::vector<std::string> errors;
+        auto loaded = load_policies(errors);
+        audit::Event e;
+        e.kind = audit::EventKind::policy_reload;
+        if (!loaded) {
+            for (const auto& err : errors) spdlog::error("policy reload refused: {}", err);
+            e.verdict = "refused";
+            e.reason = errors.empty() ? "unknown" : errors.front();
+            e.detail_json = json{{"errors", errors}}.dump();
+        } else {
+            policies = std::move(*loaded);
+            e.verdict = "loaded";
+            e.detail_json = json{{"default_digest", policies.at("default")->digest()}}.dump();
+            spdlog::info("policies reloaded ({} named)", policies.size());
+        }
+        record(std::move(e));
+    }
+
+    void shutdown() {
+        std::vector<std::int64_t> all;
+        for (const auto& [rid, p] : pending) all.push_back(rid);
+        for (auto rid : all)
+            if (auto it = pending.find(rid); it != pending.end())
+                resolve_pending(it, "cancelled", "airlockd", "once", "daemon shutting down", nullptr);
+        commit_turn();
+    }
+
+    Status setup_control_socket() {
+        std::filesystem::path path(config.socket_path);
+        std::error_code ec;
+        std::filesystem::create_directories(path.parent_path(), ec);
+        if (path.string().size() >= sizeof(sockaddr_un::sun_path))
+            return fail(ENAMETOOLONG, "socket path too long: " + path.string());
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::memcpy(addr.sun_path, path.c_str(), path.string().size());
+        {
+            // Refuse to steal the socket of a daemon that is still running.
+            UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+            if (probe && ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
+                return fail(EADDRINUSE, "another airlockd is listening on " + path.string());
+        }
+        ::unlink(path.c_str());
+        control.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+        if (!control) return common::fail_errno("socket");
+        if (::bind(control.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+            return common::fail_errno("bind " + path.string());
+        // Anyone may connect; every operation is authorized by the peer's credentials.
+        ::chmod(path.c_str(), 0666);
+        if (::listen(control.get(), 128) != 0) return common::fail_errno("listen");
+        return {};
+    }
+
+    Status add_to_epoll(int fd, Tag t, std::uint64_t value) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = tag(t, value);
+        if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return common::fail_errno("epoll_ctl");
+        return {};
+    }
+
+    Status loop() {
+        epoll_event events[64];
+        while (!stopping) {
+            int n = ::epoll_wait(epoll.get(), events, 64, -1);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                return common::fail_errno("epoll_wait");
+            }
+            if (auto b = audit.begin(); !b) audit_failed = b.error().to_string();
+            for (int i = 0; i < n; ++i) {
+                std::uint64_t data = events[i].data.u64;
+                switch (tag_of(data)) {
+                    case Tag::control: accept_clients(); break;
+                    case Tag::client: {
+                        auto it = clients.find(static_cast<int>(value_of(data)));
+                        if (it == clients.end()) break;
+                        if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) read_client(it->second);
+                        break;
+                    }
+                    case Tag::listener:
+                        on_listener(static_cast<std::int64_t>(value_of(data)), events[i].events);
+                        break;
+                    case Tag::timer: on_timer(); break;
+                    case Tag::signal: on_signal(); break;
+                }
+            }
+            commit_turn();
+        }
+        shutdown();
+        return {};
+    }
+};
+
+Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Daemon::~Daemon() = default;
+
+Result<std::unique_ptr<Daemon>> Daemon::create(DaemonConfig config) {
+    std::error_code ec;
+    std::filesystem::create_directories(config.state_dir, ec);
+    if (ec) return fail(ec.value(), "creating state dir " + config.state_dir);
+    ::chmod(config.state_dir.c_str(), 0700);
+    auto audit = audit::AuditLog::open(config.state_dir + "/audit.db");
+    if (!audit) return std::unexpected(audit.error().wrap("opening audit log"));
+
+    auto mount = find_cgroup2_mount();
+    if (!mount) return std::unexpected(mount.error());
+    std::string base = config.cgroup_base;
+    if (base.empty()) {
+        auto own = cgroup_of(::getpid());
+        if (!own) return std::unexpected(own.error());
+        base = (*own == "/" ? std::string() : *own) + "/airlock";
+    }
+    auto tree = CgroupTree::open(*mount, base);
+    if (!tree) return std::unexpected(tree.error());
+
+    auto impl = std::make_unique<Impl>(std::move(config), std::move(*audit), std::move(*tree));
+    std::vector<std::string> errors;
+    auto policies = impl->load_policies(errors);
+    if (!policies) {
+        std::string all;
+        for (const auto& e : errors) all += "\n  " + e;
+        return fail(EINVAL, "invalid policy:" + all);
+    }
+    impl->policies = std::move(*policies);
+    auto ids = impl->audit.max_ids();
+    if (!ids) return std::unexpected(ids.error());
+    impl->next_session_id = ids->session + 1;
+    impl->next_request_id = ids->request + 1;
+
+    // Signals arrive through the loop; workers inherit the blocked mask.
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    ::pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+    impl->signals.reset(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+    impl->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
+    impl->timer.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (!impl->signals || !impl->epoll || !impl->timer) return common::fail_errno("creating event fds");
+    if (auto s = impl->setup_control_socket(); !s) return std::unexpected(s.error());
+    for (auto [fd, t] : {std::pair{impl->control.get(), Tag::control}, std::pair{impl->timer.get(), Tag::timer},
+                         std::pair{impl->signals.get(), Tag::signal}})
+        if (auto s = impl->add_to_epoll(fd, t, 0); !s) return std::unexpected(s.error());
+    impl->workers = std::make_unique<WorkerPool>(impl->config.worker_threads, impl->config.max_worker_queue);
+    // The loop thread creates files for agents too: private umask, applied by hand.
+    ::unshare(CLONE_FS);
+    ::umask(0);
+    impl->arm_timer();
+
+    audit::Event e;
+    e.kind = audit::EventKind::daemon_start;
+    e.actor = "airlockd";
+    e.detail_json = json{{"version", AIRLOCK_VERSION},
+                         {"pid", ::getpid()},
+                         {"default_policy", impl->policies.at("default")->source_name()},
+                         {"default_digest", impl->policies.at("default")->digest()},
+                         {"cgroup_base", impl->cgroups.base()}}
+                        .dump();
+    if (auto r = impl->audit.append(std::move(e)); !r) return std::unexpected(r.error().wrap("writing audit log"));
+    return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
+}
+
+Status Daemon::run() { return impl_->loop(); }
+
+}  // namespace airlock::daemon

@@ -1,0 +1,50 @@
+#include "supervisor/credentials.hpp"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace airlock::supervisor {
+namespace {
+
+long raw_setresuid(long r, long e, long s) { return ::syscall(SYS_setresuid, r, e, s); }
+long raw_setresgid(long r, long e, long s) { return ::syscall(SYS_setresgid, r, e, s); }
+long raw_setgroups(std::size_t n, const gid_t* list) { return ::syscall(SYS_setgroups, n, list); }
+
+void restore_root_or_abort() {
+    // Order matters: uid first, to regain CAP_SETGID for the gid calls.
+    if (raw_setresuid(-1, 0, -1) != 0 || raw_setresgid(-1, 0, -1) != 0 || raw_setgroups(0, nullptr) != 0)
+        std::abort();
+}
+
+}  // namespace
+
+common::Result<ScopedCredentials> ScopedCredentials::assume(const Credentials& creds) {
+    ScopedCredentials scoped;
+    if (creds.uid == 0) return scoped;
+    if (raw_setgroups(creds.groups.size(), creds.groups.data()) != 0)
+        return common::fail_errno("setgroups for agent credentials");
+    if (raw_setresgid(-1, creds.gid, -1) != 0) {
+        int saved = errno;
+        raw_setgroups(0, nullptr);
+        return common::fail(saved, "setresgid for agent credentials");
+    }
+    if (raw_setresuid(-1, creds.uid, -1) != 0) {
+        int saved = errno;
+        restore_root_or_abort();
+        return common::fail(saved, "setresuid for agent credentials");
+    }
+    scoped.active_ = true;
+    return scoped;
+}
+
+ScopedCredentials::ScopedCredentials(ScopedCredentials&& other) noexcept : active_(other.active_) {
+    other.active_ = false;
+}
+
+ScopedCredentials::~ScopedCredentials() {
+    if (active_) restore_root_or_abort();
+}
+
+}  // namespace airlock::supervisor

@@ -1,0 +1,117 @@
+// A syscall held in the kernel by seccomp user notification, from decoding to
+// its answer. The daemon decides; this module reads the arguments once,
+// resolves the object as the agent, and performs an allowed call on the agent's
+// behalf so the kernel never re-reads agent memory after the decision
+// (seccomp_unotify(2): CONTINUE is unsafe for decisions on pointer arguments).
+//
+//   open*/creat: the daemon opens the object it resolved, with the agent's
+//                credentials, and injects the fd (SECCOMP_IOCTL_NOTIF_ADDFD with
+//                SECCOMP_ADDFD_FLAG_SEND: the injection is the answer).
+//   connect:     the agent's socket is taken with pidfd_getfd and connected by
+//                the daemon to the sockaddr that was checked; the result
+//                (0, EINPROGRESS, ECONNREFUSED...) is the answer.
+//   sendto/sendmsg with a destination: the payload is copied once and sent on
+//                the agent's socket to the checked destination.
+//   execve/execveat: cannot be emulated; the binary is resolved and recorded
+//                (dev, inode, argv) and the call is CONTINUEd. The agent can swap
+//                the path between check and exec: docs/architecture.md
+//                ("Residual races") and the kernel-layer issue close this.
+#pragma once
+
+#include <linux/seccomp.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "common/unique_fd.hpp"
+#include "policy/policy.hpp"
+#include "supervisor/credentials.hpp"
+#include "supervisor/path_resolver.hpp"
+
+namespace airlock::supervisor {
+
+inline constexpr std::size_t k_max_path = 4096;
+inline constexpr std::size_t k_max_argv_items = 4096;
+inline constexpr std::size_t k_max_argv_bytes = 256 * 1024;
+inline constexpr std::size_t k_max_send_bytes = 256 * 1024;
+
+enum class CallKind { open, connect, send, exec };
+
+struct AgentContext {
+    Credentials creds;
+    std::function<bool(pid_t)> in_session;
+    std::string cgroup_procs;  // absolute path of the session's cgroup.procs (AF_UNIX calls run there)
+};
+
+struct HeldCall {
+    int listener_fd = -1;
+    std::uint64_t id = 0;  // notification id
+    pid_t tid = 0;
+    pid_t tgid = 0;
+    int syscall_nr = 0;
+    CallKind kind = CallKind::open;
+
+    // What the daemon decides on, and a readable form for people and the audit log.
+    policy::Query query;
+    std::string object;
+
+    // Set when the call must be answered without asking policy.
+    std::optional<int> immediate_errno;  // the agent's own call would fail this way
+    bool immediate_continue = false;     // nothing to decide (sendmsg to the connected peer)
+    // Non-empty: allowed without asking policy, for this reason (recorded as the rule).
+    std::string allow_without_policy;
+    // Set when policy decides but an allow must still fail with this errno
+    // (lookup failed: a denied path gets the policy's errno, others this one).
+    std::optional<int> errno_if_allowed;
+
+    // open
+    int open_flags = 0;
+    mode_t open_mode = 0;
+    Resolved target;
+
+    // connect / send
+    int sockfd = -1;
+    sockaddr_storage address{};
+    socklen_t address_len = 0;
+    std::vector<char> payload;
+    std::vector<char> control;
+    int send_flags = 0;
+
+    // exec
+    std::vector<std::string> argv;
+    bool argv_truncated = false;
+};
+
+// Reads the call's arguments from the agent exactly once, checks the
+// notification is still valid, and resolves its object with the agent's
+// credentials. Errors here mean the call could not even be read (the target
+// died, bad pointers): the caller answers with error.code or drops it.
+[[nodiscard]] common::Result<HeldCall> decode_call(int listener_fd, const seccomp_notif& notification,
+                                                   const AgentContext& agent);
+
+// True when performing the call may block for long (blocking connect, a FIFO
+// open): the daemon runs those off its event loop.
+[[nodiscard]] bool may_block(const HeldCall& call);
+
+// Performs an allowed call on the agent's behalf and answers the notification.
+// Returns the result the agent sees (>= 0, or -errno) for the audit log; an
+// error means the answer could not be delivered (the agent is gone).
+[[nodiscard]] common::Result<long> perform_allowed(HeldCall& call, const AgentContext& agent);
+
+// Answers with an error (errno > 0) or lets the call proceed.
+[[nodiscard]] common::Status answer_error(int listener_fd, std::uint64_t id, int error_number);
+[[nodiscard]] common::Status answer_continue(int listener_fd, std::uint64_t id);
+[[nodiscard]] bool notification_valid(int listener_fd, std::uint64_t id);
+
+// Access bits (policy::AccessBits) that open flags ask for.
+[[nodiscard]] unsigned access_for_open_flags(int flags);
+// "1.2.3.4:443", "[::1]:80", "unix:/run/x.sock", "unix:@abstract".
+[[nodiscard]] std::string describe_address(const sockaddr_storage& address, socklen_t len);
+
+}  // namespace airlock::supervisor
