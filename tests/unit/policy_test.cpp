@@ -94,6 +94,8 @@ Query connect_unix(std::string path) {
 
 constexpr unsigned rw = access_read | access_write;
 
+std::string rules_header() { return "version: 1\ndefault: ask\nrules:\n"; }
+
 // The example from the user-facing contract, verbatim.
 constexpr std::string_view contract_example = R"(version: 1
 default: ask                 # verdict when no rule matches: allow | deny | ask
@@ -237,6 +239,49 @@ TEST(PolicyErrors, EmptyFileIsAnError) {
 TEST(PolicyErrors, YamlSyntaxErrorIsOneDiagnosticWithPosition) {
     EXPECT_TRUE(single_error("version: 1\ndefault: [ask\n", 3, 1, "YAML syntax error"));
     EXPECT_TRUE(single_error("version: 1\ndefault: a: b\n", 2, 11, "YAML syntax error"));
+}
+
+// yaml-cpp 0.7's LoadAll loops forever (allocating) on these; the parser must
+// report them instead.
+TEST(PolicyErrors, StrayCommaIsASyntaxErrorNotAHang) {
+    EXPECT_TRUE(single_error(",", 1, 1, "YAML syntax error: unexpected ','"));
+    EXPECT_TRUE(single_error("# comment\n, run\nversion: 1\n", 2, 1, "YAML syntax error: unexpected ','"));
+    EXPECT_TRUE(single_error("version: 1\ndefault: ask\n---\n,\n", 4, 1, "YAML syntax error: unexpected ','"));
+    EXPECT_TRUE(single_error("- a\n,\n", 2, 1, "YAML syntax error: unexpected ','"));
+}
+
+TEST(PolicyErrors, DeepNestingIsReported) {
+    const auto errors = errors_of("version: 1\ndefault: ask\nrules: " + std::string(100'000, '['));
+    ASSERT_EQ(errors.size(), 1u) << dump(errors);
+    EXPECT_NE(errors[0].message.find("too deep"), std::string::npos) << dump(errors);
+}
+
+TEST(PolicyParse, AnchorsAndAliasesCanShareLists) {
+    const Policy policy = must_parse(R"(version: 1
+default: ask
+rules:
+  - name: deny-secrets
+    match: { action: open, path: &secrets ["~/.ssh/**", "~/.aws/**"] }
+    verdict: deny
+  - name: no-exec-secrets
+    match: { action: exec, path: *secrets }
+    verdict: deny
+)");
+    EXPECT_EQ(policy.decide(exec_query("/home/alice/.aws/tool"), home).rule, "no-exec-secrets");
+}
+
+// A small file can name one long list from every rule through an alias; the
+// total is bounded so that compiling it cannot exhaust memory.
+TEST(PolicyErrors, AliasAmplificationIsBounded) {
+    std::string yaml = rules_header() + "  - name: r0\n    match:\n      action: open\n      path: &big\n";
+    for (int i = 0; i < 1000; ++i) yaml += "        - /p" + std::to_string(i) + "\n";
+    yaml += "    verdict: allow\n";
+    for (int i = 1; i < 300; ++i) {
+        yaml += "  - {name: r" + std::to_string(i) + ", match: {action: open, path: *big}, verdict: allow}\n";
+    }
+    const auto errors = errors_of(yaml);
+    ASSERT_EQ(errors.size(), 1u) << dump(errors);
+    EXPECT_NE(errors[0].message.find("more than 200000 entries"), std::string::npos) << dump(errors);
 }
 
 TEST(PolicyErrors, TopLevelMustBeAMapping) {
@@ -504,8 +549,6 @@ extra: 1
     EXPECT_EQ(errors.size(), 4u) << dump(errors);
     for (const auto& d : errors) EXPECT_EQ(d.file, "test.yaml");
 }
-
-std::string rules_header() { return "version: 1\ndefault: ask\nrules:\n"; }
 
 TEST(PolicyErrors, TooManyRules) {
     std::string yaml = rules_header();

@@ -89,6 +89,8 @@ struct Session {
     std::string custom_source;
     std::string cgroup;                               // relative to the cgroup2 mount
     UniqueFd listener;
+    UniqueFd root;                                    // O_PATH of the launcher's root at attach
+    bool root_is_daemon_root = false;
     bool attached = false;
     int creator_client = -1;
     std::set<std::string> grants;                     // "scope: session" approvals
@@ -199,16 +201,25 @@ struct Daemon::Impl {
 
     // ---- audit ------------------------------------------------------------
     void record(audit::Event e) {
+        if (!turn_open) {
+            // Begun lazily: a turn that decides nothing costs no transaction.
+            if (auto b = audit.begin(); !b) {
+                audit_failed = b.error().to_string();
+                return;
+            }
+            turn_open = true;
+        }
         auto appended = audit.append(std::move(e));
         if (!appended) audit_failed = appended.error().to_string();
     }
+    bool turn_open = false;
     std::string audit_failed;  // non-empty: this turn's transaction must not be trusted
 
     void commit_turn() {
         std::vector<Release> todo;
         todo.swap(releases);
         bool ok = audit_failed.empty();
-        if (ok) {
+        if (ok && turn_open) {
             if (auto c = audit.commit(); !c) {
                 ok = false;
                 audit_failed = c.error().to_string();
@@ -216,8 +227,9 @@ struct Daemon::Impl {
         }
         if (!ok) {
             spdlog::error("audit log write failed ({}); denying this turn's held calls", audit_failed);
-            audit.rollback();
+            if (turn_open) audit.rollback();
         }
+        turn_open = false;
         audit_failed.clear();
         for (auto& r : todo) {
             if (ok && r.committed) r.committed();
@@ -554,6 +566,12 @@ struct Daemon::Impl {
         auto name = supervisor::fd_path(listener.get());
         if (!name || *name != "anon_inode:seccomp notify")
             return reply_error(c, id, protocol::error_code::bad_request, "the fd passed is not a seccomp listener");
+        s.root.reset(::open(("/proc/" + std::to_string(c.peer.pid) + "/root").c_str(), O_PATH | O_CLOEXEC));
+        if (!s.root)
+            return reply_error(c, id, protocol::error_code::internal, "cannot open the launcher's root directory");
+        struct stat session_root {}, own_root {};
+        s.root_is_daemon_root = ::fstat(s.root.get(), &session_root) == 0 && ::stat("/", &own_root) == 0 &&
+                                session_root.st_dev == own_root.st_dev && session_root.st_ino == own_root.st_ino;
         ::fcntl(listener.get(), F_SETFL, O_NONBLOCK);
         epoll_event ev{};
         ev.events = EPOLLIN;
@@ -640,6 +658,8 @@ struct Daemon::Impl {
         supervisor::AgentContext ctx;
         ctx.creds = {s.agent.uid, s.agent.gid, s.agent.groups};
         ctx.cgroup_procs = cgroups.absolute(s.cgroup) + "/cgroup.procs";
+        ctx.root_fd = s.root.get();
+        ctx.root_is_daemon_root = s.root_is_daemon_root;
         std::string cgroup = s.cgroup;
         ctx.in_session = [cgroup](pid_t pid) {
             auto cg = cgroup_of(pid);
@@ -1072,7 +1092,6 @@ struct Daemon::Impl {
                 if (errno == EINTR) continue;
                 return common::fail_errno("epoll_wait");
             }
-            if (auto b = audit.begin(); !b) audit_failed = b.error().to_string();
             for (int i = 0; i < n; ++i) {
                 std::uint64_t data = events[i].data.u64;
                 switch (tag_of(data)) {

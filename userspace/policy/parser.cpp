@@ -4,10 +4,14 @@
 // checked independently so the user can fix a whole file in one pass.
 // Maps are read by iterating their entries (never operator[]), which is what
 // lets unknown and duplicate keys be reported where they are.
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <map>
+#include <sstream>
 #include <span>
 #include <utility>
 
@@ -20,6 +24,10 @@ constexpr std::size_t max_rules = 10'000;
 constexpr std::size_t max_list_entries = 1'000;  // per path/dest/port/users/groups list
 constexpr std::size_t max_shown_diagnostics = 100;
 constexpr std::size_t max_rule_name_length = 128;
+// YAML aliases let a small file name one long list from 10,000 rules; these
+// bound what compiling the policy can cost however the text is written.
+constexpr std::size_t max_total_list_entries = 200'000;
+constexpr std::size_t max_total_list_bytes = 16u << 20;
 constexpr std::size_t max_principal_name_length = 256;
 
 constexpr std::string_view top_level_keys[] = {"version", "default", "ask", "approvers", "rules"};
@@ -41,6 +49,21 @@ public:
 
     [[nodiscard]] std::size_t count() const { return count_; }
 
+    // The policy-wide size budget lives here because this is the one object
+    // every reader is handed. False (and one error, the first time) once spent.
+    [[nodiscard]] bool spend_list_entries(const YAML::Mark& at, std::size_t entries, std::size_t bytes) {
+        list_entries_ += entries;
+        list_bytes_ += bytes;
+        if (list_entries_ <= max_total_list_entries && list_bytes_ <= max_total_list_bytes) return true;
+        if (!budget_reported_) {
+            budget_reported_ = true;
+            error(at, "the policy's lists hold more than " + std::to_string(max_total_list_entries) + " entries or " +
+                          std::to_string(max_total_list_bytes >> 20) +
+                          " MiB in total (counting every use of a YAML alias)");
+        }
+        return false;
+    }
+
     [[nodiscard]] std::vector<Diagnostic> take() {
         if (count_ > shown_.size()) {
             shown_.push_back(
@@ -61,6 +84,9 @@ private:
     std::string file_;
     std::vector<Diagnostic> shown_;
     std::size_t count_ = 0;
+    std::size_t list_entries_ = 0;
+    std::size_t list_bytes_ = 0;
+    bool budget_reported_ = false;
 };
 
 // Counts errors since construction, so a reader can tell whether its part was clean.
@@ -172,7 +198,10 @@ std::optional<std::string> read_scalar(const Entry& entry, const std::string& wh
 // A single scalar or a list of them; non-scalar entries are reported and skipped.
 std::vector<YAML::Node> read_scalar_list(const Entry& entry, const std::string& who, Diagnostics& d,
                                          bool allow_empty = false) {
-    if (entry.value.IsScalar()) return {entry.value};
+    if (entry.value.IsScalar()) {
+        if (!d.spend_list_entries(entry.value_mark(), 1, entry.value.Scalar().size())) return {};
+        return {entry.value};
+    }
     if (!entry.value.IsSequence()) {
         d.error(entry.value_mark(), who + ": " + entry.key + " must be a string or a list of strings; got " +
                                         describe(entry.value) + null_hint(entry.key));
@@ -188,6 +217,9 @@ std::vector<YAML::Node> read_scalar_list(const Entry& entry, const std::string& 
                                         " entries; at most " + std::to_string(max_list_entries) + " are allowed");
         return {};
     }
+    std::size_t bytes = 0;
+    for (const auto& item : entry.value) bytes += item.IsScalar() ? item.Scalar().size() : 0;
+    if (!d.spend_list_entries(entry.value_mark(), entry.value.size(), bytes)) return {};
     std::vector<YAML::Node> items;
     for (const auto& item : entry.value) {
         if (item.IsScalar()) {
@@ -528,6 +560,76 @@ void read_version(const Fields& fields, const YAML::Node& root, Diagnostics& d) 
     }
 }
 
+// Notes where a document's first event is.
+class DocumentProbe final : public YAML::EventHandler {
+public:
+    std::optional<YAML::Mark> first;
+
+    void OnDocumentStart(const YAML::Mark&) override {}
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { note(mark); }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { note(mark); }
+    void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
+        note(mark);
+    }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+        note(mark);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+        note(mark);
+    }
+    void OnMapEnd() override {}
+
+private:
+    void note(const YAML::Mark& mark) {
+        if (!first) first = mark;
+    }
+};
+
+struct DocumentScan {
+    std::size_t count = 0;
+    std::optional<YAML::Mark> second_document;
+    std::optional<YAML::Mark> stuck_at;
+};
+
+bool same_position(const YAML::Mark& a, const YAML::Mark& b) { return a.pos == b.pos; }
+
+// Counts documents (up to two) without building nodes. This exists because
+// yaml-cpp 0.7's LoadAll never returns on a stray token it cannot consume,
+// such as a ',' at the start of a line (jbeder/yaml-cpp#1040, fixed upstream by
+// #1319): it yields an empty document at the same position forever, allocating
+// until the process is killed. A document that starts where the previous one
+// did is that loop, reported as a syntax error instead. Throws
+// YAML::ParserException for ordinary syntax errors.
+DocumentScan scan_documents(const std::string& text) {
+    std::istringstream stream(text);
+    YAML::Parser parser(stream);
+    DocumentScan scan;
+    std::optional<YAML::Mark> previous_start;
+    // A first document, a second to report, and one more to tell a real second
+    // document from the stuck loop.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        DocumentProbe probe;
+        if (!parser.HandleNextDocument(probe)) break;
+        if (previous_start && probe.first && same_position(*previous_start, *probe.first)) {
+            scan.stuck_at = probe.first;
+            break;
+        }
+        if (++scan.count == 2) scan.second_document = probe.first;
+        previous_start = probe.first;
+    }
+    return scan;
+}
+
+std::string character_at(const std::string& text, const YAML::Mark& mark) {
+    if (mark.pos < 0 || static_cast<std::size_t>(mark.pos) >= text.size()) return "end of input";
+    const char c = text[static_cast<std::size_t>(mark.pos)];
+    if (c < ' ' || c == 0x7f) return "character";
+    return quoted(std::string_view(&c, 1));
+}
+
 void read_document(const YAML::Node& root, CompiledPolicy& policy, Diagnostics& d) {
     if (!root.IsMap()) {
         d.error(root.Mark(),
@@ -555,24 +657,35 @@ void read_document(const YAML::Node& root, CompiledPolicy& policy, Diagnostics& 
 std::expected<CompiledPolicy, std::vector<Diagnostic>> compile_policy(std::string_view yaml_text,
                                                                       const std::string& source_name) {
     Diagnostics d(source_name);
-    std::vector<YAML::Node> documents;
+    const std::string text(yaml_text);
+    DocumentScan scan;
+    YAML::Node root;
     try {
-        documents = YAML::LoadAll(std::string(yaml_text));
+        scan = scan_documents(text);
+        if (scan.stuck_at) {
+            d.error(*scan.stuck_at, "YAML syntax error: unexpected " + character_at(text, *scan.stuck_at));
+            return std::unexpected(d.take());
+        }
+        if (scan.count > 0) root = YAML::Load(text);
+    } catch (const YAML::DeepRecursion& e) {
+        // yaml-cpp's own message for this is "bad file".
+        d.error(e.mark, "YAML nesting is too deep");
+        return std::unexpected(d.take());
     } catch (const YAML::Exception& e) {
         d.error(e.mark, "YAML syntax error: " + e.msg);
         return std::unexpected(d.take());
     }
-    if (documents.empty() || (documents.size() == 1 && documents[0].IsNull())) {
+    if (scan.count == 0 || root.IsNull()) {
         d.error_without_position("the policy is empty; it needs at least 'version: 1' and 'default'");
         return std::unexpected(d.take());
     }
-    if (documents.size() > 1) {
-        d.error(documents[1].Mark(), "a policy file holds exactly one YAML document; this is a second one");
+    if (scan.second_document) {
+        d.error(*scan.second_document, "a policy file holds exactly one YAML document; this is a second one");
     }
 
     CompiledPolicy policy;
     policy.source_name = source_name;
-    read_document(documents[0], policy, d);
+    read_document(root, policy, d);
     if (d.count() != 0) return std::unexpected(d.take());
     policy.digest = sha256_hex(yaml_text);
     return policy;

@@ -219,6 +219,7 @@ Status decode_open(HeldCall& call, const seccomp_notif& n, const AgentContext& a
     req.no_magiclinks = args->resolve & RESOLVE_NO_MAGICLINKS;
     req.beneath = args->resolve & RESOLVE_BENEATH;
     req.no_xdev = args->resolve & RESOLVE_NO_XDEV;
+    req.root_is_daemon_root = agent.root_is_daemon_root && req.root_fd == root_fd;
 
     call.query.action = policy::Action::open;
     call.query.access = access_for_open_flags(args->flags);
@@ -807,20 +808,25 @@ Result<HeldCall> decode_call(int listener_fd, const seccomp_notif& n, const Agen
     else
         call.tgid = thread_group_of(call.tid);
 
-    UniqueFd root = open_proc_entry(call.tid, "root");
-    if (!root) return common::fail_errno("opening agent root");
+    UniqueFd own_root;
+    int root = agent.root_fd;
+    if (root < 0) {
+        own_root = open_proc_entry(call.tid, "root");
+        if (!own_root) return common::fail_errno("opening agent root");
+        root = own_root.get();
+    }
     Status decoded;
     switch (n.data.nr) {
         case SYS_open:
         case SYS_openat:
         case SYS_openat2:
-        case SYS_creat: decoded = decode_open(call, n, agent, root.get()); break;
-        case SYS_connect: decoded = decode_connect(call, n, agent, root.get()); break;
+        case SYS_creat: decoded = decode_open(call, n, agent, root); break;
+        case SYS_connect: decoded = decode_connect(call, n, agent, root); break;
         case SYS_sendto:
         case SYS_sendmsg:
-        case SYS_sendmmsg: decoded = decode_send(call, n, agent, root.get()); break;
+        case SYS_sendmmsg: decoded = decode_send(call, n, agent, root); break;
         case SYS_execve:
-        case SYS_execveat: decoded = decode_exec(call, n, agent, root.get()); break;
+        case SYS_execveat: decoded = decode_exec(call, n, agent, root); break;
         default: return fail(ENOSYS, "unexpected syscall " + std::to_string(n.data.nr));
     }
     if (!decoded) return std::unexpected(decoded.error());

@@ -47,6 +47,11 @@ struct AgentContext {
     Credentials creds;
     std::function<bool(pid_t)> in_session;
     std::string cgroup_procs;  // absolute path of the session's cgroup.procs (AF_UNIX calls run there)
+    // O_PATH fd of the session's root directory, or -1 to read /proc/<tid>/root
+    // per call. One per session is enough: the filter refuses chroot,
+    // pivot_root, setns and new mount namespaces, so no agent process can have another.
+    int root_fd = -1;
+    bool root_is_daemon_root = false;  // root_fd is the daemon's own "/"
 };
 
 struct HeldCall {

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -83,6 +85,55 @@ std::string present_proc_path(std::string path, const ResolveRequest& req, bool*
     return "/proc/self" + (end == std::string::npos ? std::string() : path.substr(end));
 }
 
+// Fills name-derived fields of a resolved object from the kernel's own name for it.
+Result<Resolved> finish_object(UniqueFd object, const ResolveRequest& req, std::optional<pid_t> proc_owner) {
+    Resolved r;
+    r.exists = true;
+    r.object = std::move(object);
+    if (::fstat(r.object.get(), &r.st) != 0) return common::fail_errno("fstat object");
+    auto name = fd_path(r.object.get());
+    if (!name) return std::unexpected(name.error());
+    if (!name->starts_with('/')) {
+        // pipe:[..], socket:[..], anon_inode:..: only reachable through a magic link.
+        r.anonymous = true;
+        r.policy_path = *name;
+        r.session_owned = proc_owner && req.in_session && req.in_session(*proc_owner);
+        return r;
+    }
+    constexpr std::string_view deleted = " (deleted)";
+    if (r.st.st_nlink == 0 && name->ends_with(deleted)) name->resize(name->size() - deleted.size());
+    r.policy_path = present_proc_path(*name, req, &r.session_owned);
+    return r;
+}
+
+// The common case in one syscall: a path with no symlink in it resolves the
+// same whether the kernel walks it or the component loop does, so let
+// openat2 refuse any link (ELOOP) and fall back to the loop on any failure —
+// the loop also produces the path policy needs for errors.
+std::optional<Resolved> resolve_without_links(const ResolveRequest& req, bool absolute) {
+    if (req.beneath || req.no_xdev) return std::nullopt;
+    open_how how{};
+    how.flags = O_PATH | O_CLOEXEC | (req.follow_final ? 0 : O_NOFOLLOW);
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | (absolute ? RESOLVE_IN_ROOT : 0);
+    UniqueFd fd(static_cast<int>(
+        ::syscall(SYS_openat2, absolute ? req.root_fd : req.start_fd, std::string(req.path).c_str(), &how, sizeof how)));
+    if (!fd) return std::nullopt;
+    if (absolute && req.root_is_daemon_root) {
+        std::string name = normalize_absolute(req.path);
+        if (!name.starts_with("/proc/") && name != "/proc") {
+            Resolved r;
+            r.exists = true;
+            r.object = std::move(fd);
+            if (::fstat(r.object.get(), &r.st) != 0 || S_ISLNK(r.st.st_mode)) return std::nullopt;
+            r.policy_path = std::move(name);
+            return r;
+        }
+    }
+    auto r = finish_object(std::move(fd), req, std::nullopt);
+    if (!r || S_ISLNK(r->st.st_mode) || r->anonymous || r->policy_path.starts_with("/proc/")) return std::nullopt;
+    return std::move(*r);
+}
+
 }  // namespace
 
 std::string normalize_absolute(std::string_view path) {
@@ -122,9 +173,11 @@ Result<Resolved> resolve_path(const ResolveRequest& req, std::string* failed_pat
     struct stat root_st {};
     if (::fstat(req.root_fd, &root_st) != 0) return common::fail_errno("fstat agent root");
 
+    const bool absolute = req.path.front() == '/';
+    if (auto fast = resolve_without_links(req, absolute)) return std::move(*fast);
+
     std::deque<std::string> queue;
     split_into(req.path, queue, false);
-    const bool absolute = req.path.front() == '/';
     if (req.beneath && absolute) return fail(EXDEV, "absolute path with RESOLVE_BENEATH");
     struct stat start_st {};
     if (::fstat(absolute ? req.root_fd : req.start_fd, &start_st) != 0)
@@ -228,23 +281,7 @@ Result<Resolved> resolve_path(const ResolveRequest& req, std::string* failed_pat
         cur = std::move(next);
     }
 
-    Resolved r;
-    r.exists = true;
-    r.object = std::move(cur);
-    if (::fstat(r.object.get(), &r.st) != 0) return common::fail_errno("fstat object");
-    auto name = fd_path(r.object.get());
-    if (!name) return std::unexpected(name.error());
-    if (!name->starts_with('/')) {
-        // pipe:[..], socket:[..], anon_inode:..: only reachable through a magic link.
-        r.anonymous = true;
-        r.policy_path = *name;
-        r.session_owned = proc_owner && req.in_session && req.in_session(*proc_owner);
-        return r;
-    }
-    constexpr std::string_view deleted = " (deleted)";
-    if (r.st.st_nlink == 0 && name->ends_with(deleted)) name->resize(name->size() - deleted.size());
-    r.policy_path = present_proc_path(*name, req, &r.session_owned);
-    return r;
+    return finish_object(std::move(cur), req, proc_owner);
 }
 
 }  // namespace airlock::supervisor

@@ -39,6 +39,9 @@ struct ResolveRequest {
     bool no_magiclinks = false;  // RESOLVE_NO_MAGICLINKS: a procfs magic link is ELOOP
     bool beneath = false;        // RESOLVE_BENEATH: escaping start_fd (or an absolute path) is EXDEV
     bool no_xdev = false;        // RESOLVE_NO_XDEV: crossing a mount is EXDEV
+    // root_fd is the daemon's own "/" (same mount namespace): an absolute path
+    // resolved with no links is then already the kernel's name for the object.
+    bool root_is_daemon_root = false;
 };
 
 struct Resolved {
