@@ -262,6 +262,21 @@ public:
         return r->result.at("requests");
     }
 
+    // Audit rows as `airlock audit --json` shows them, once `ready(rows)` holds
+    // (rows reach SQLite shortly after the journal; see docs/audit.md).
+    nlohmann::json audit_rows(const std::function<bool(const nlohmann::json&)>& ready,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(5)) const {
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        nlohmann::json rows = nlohmann::json::array();
+        do {
+            auto out = cli({"audit", "--state-dir", state_dir(), "--json"});
+            rows = nlohmann::json::parse(out.out, nullptr, false);
+            if (!rows.is_discarded() && ready(rows)) return rows;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        } while (std::chrono::steady_clock::now() < deadline);
+        return rows.is_discarded() ? nlohmann::json::array() : rows;
+    }
+
     // Waits until at least `count` requests are pending; returns them.
     nlohmann::json wait_pending(std::size_t count, std::chrono::milliseconds timeout = std::chrono::seconds(15)) const {
         auto deadline = std::chrono::steady_clock::now() + timeout;

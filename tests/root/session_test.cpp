@@ -152,13 +152,14 @@ TEST_F(SessionTest, SelfApprovalRefusedWhenThePolicySaysSo) {
     auto pending = d.wait_pending(1, 1s);
     ASSERT_EQ(pending.size(), 0u) << "the owner must not even see its own requests";
     // The owner (root here) cannot see it; find it from the audit log instead.
-    std::this_thread::sleep_for(300ms);
-    auto audit = d.cli({"audit", "--state-dir", d.state_dir(), "--json"});
-    auto rows = nlohmann::json::parse(audit.out);
-    std::int64_t id = 0;
-    for (const auto& row : rows)
-        if (row["kind"] == "request_created") id = row["request_id"].get<std::int64_t>();
-    ASSERT_GT(id, 0) << audit.out;
+    auto find_request = [](const nlohmann::json& rows) -> std::int64_t {
+        for (const auto& row : rows)
+            if (row["kind"] == "request_created") return row["request_id"].get<std::int64_t>();
+        return 0;
+    };
+    auto rows = d.audit_rows([&](const nlohmann::json& r) { return find_request(r) > 0; });
+    std::int64_t id = find_request(rows);
+    ASSERT_GT(id, 0) << rows.dump();
     auto self = d.cli({"approve", std::to_string(id)});
     EXPECT_NE(self.status, 0);
     EXPECT_NE(self.err.find("allow_session_owner"), std::string::npos) << self.err;
@@ -251,8 +252,8 @@ TEST_F(SessionTest, HeldThreadKilledIsCancelledAndAudited) {
     agent.wait();
     for (int i = 0; i < 300 && !d.pending().empty(); ++i) std::this_thread::sleep_for(10ms);
     EXPECT_TRUE(d.pending().empty());
-    auto audit = d.cli({"audit", "--state-dir", d.state_dir(), "--json"});
-    EXPECT_NE(audit.out.find("\"cancelled\""), std::string::npos) << audit.out;
+    auto rows = d.audit_rows([](const nlohmann::json& r) { return r.dump().find("\"cancelled\"") != std::string::npos; });
+    EXPECT_NE(rows.dump().find("\"cancelled\""), std::string::npos) << rows.dump();
     EXPECT_TRUE(d.alive());
 }
 
@@ -406,14 +407,15 @@ TEST_F(SessionTest, MalformedProtocolMessagesGetErrorsAndTheDaemonSurvives) {
 TEST_F(SessionTest, AuditRecordsDecisionsAndVerifyCatchesAnEdit) {
     auto& d = start();
     EXPECT_EQ(trim(d.run_probe({"read", work_ + "/secret/key"}).wait().out), "err EPERM");
-    auto audit = d.cli({"audit", "--state-dir", d.state_dir(), "--json"});
-    ASSERT_EQ(audit.status, 0) << audit.err;
-    auto rows = nlohmann::json::parse(audit.out);
-    bool found = false;
-    for (const auto& r : rows)
-        if (r["kind"] == "decision" && r["verdict"] == "deny" && r["object"] == work_ + "/secret/key" && r["rule"] == "secret")
-            found = true;
-    EXPECT_TRUE(found) << audit.out;
+    auto denied_row = [&](const nlohmann::json& rows) {
+        for (const auto& r : rows)
+            if (r["kind"] == "decision" && r["verdict"] == "deny" && r["object"] == work_ + "/secret/key" &&
+                r["rule"] == "secret")
+                return true;
+        return false;
+    };
+    auto rows = d.audit_rows(denied_row);
+    EXPECT_TRUE(denied_row(rows)) << rows.dump();
     EXPECT_EQ(d.cli({"audit", "verify", "--state-dir", d.state_dir()}).status, 0);
     d.stop();
     // An attacker with write access drops the append-only triggers first.

@@ -1,5 +1,7 @@
 // Audit log tests: real SQLite files in a private temp dir; tampering is done
-// through a second, independent sqlite3 connection, as an attacker would.
+// through a second, independent sqlite3 connection (or by editing the journal
+// file), as an attacker would. commit() only writes the journal: tests that
+// look at the database flush() first.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -7,13 +9,18 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "audit/audit_log.hpp"
@@ -128,13 +135,22 @@ protected:
         return *r;
     }
 
+    // Every row, after moving the journal into SQLite (query() reads SQLite only).
     std::vector<Event> all(AuditLog& log) {
+        if (auto f = log.flush(); !f) ADD_FAILURE() << f.error().to_string();
         auto rows = log.query({});
         if (!rows) {
             ADD_FAILURE() << rows.error().to_string();
             return {};
         }
         return *rows;
+    }
+
+    std::string journal() const { return path_ + ".journal"; }
+    std::uintmax_t journal_size() const {
+        std::error_code ec;
+        const auto n = fs::file_size(journal(), ec);
+        return ec ? static_cast<std::uintmax_t>(-1) : n;
     }
 
     std::string dir_;
@@ -459,6 +475,7 @@ TEST_F(AuditTest, ReopenAfterTailTruncationKeepsTheEvidence) {
 TEST_F(AuditTest, BatchCommitMakesAllRowsVisible) {
     auto log = open_log();
     ASSERT_TRUE(log.append(make_event(1)).has_value());
+    ASSERT_TRUE(log.flush().has_value());
     ASSERT_TRUE(log.begin().has_value());
     for (int i = 2; i <= 4; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
     {
@@ -466,6 +483,8 @@ TEST_F(AuditTest, BatchCommitMakesAllRowsVisible) {
         EXPECT_EQ(other.scalar("SELECT count(*) FROM events"), "1");  // not yet committed
     }
     ASSERT_TRUE(log.commit().has_value());
+    EXPECT_EQ(log.queued_rows(), 3u);
+    ASSERT_TRUE(log.flush().has_value());
     Sql other(path_);
     EXPECT_EQ(other.scalar("SELECT count(*) FROM events"), "4");
     const VerifyReport v = verify();
@@ -481,7 +500,7 @@ TEST_F(AuditTest, RollbackDropsRowsAndRestoresTheHead) {
     ASSERT_TRUE(log.begin().has_value());
     ASSERT_TRUE(log.append(make_event(4)).has_value());
     ASSERT_TRUE(log.append(make_event(5)).has_value());
-    EXPECT_EQ(all(log).size(), 5u);  // the batch sees its own rows
+    EXPECT_EQ(all(log).size(), 3u);  // an open batch is in neither the journal nor SQLite
     log.rollback();
 
     auto rows = all(log);
@@ -584,16 +603,6 @@ private:
     bool lifted_ = false;
 };
 
-rlim_t current_max_size(const std::string& path) {
-    std::uintmax_t m = 0;
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-        std::error_code ec;
-        const auto sz = fs::file_size(path + suffix, ec);
-        if (!ec) m = std::max(m, sz);
-    }
-    return static_cast<rlim_t>(m);
-}
-
 Event big_event() {
     Event e = make_event(100);
     e.object = std::string(4000, 'o');
@@ -601,18 +610,24 @@ Event big_event() {
     return e;
 }
 
+// The limit sits inside the next record, so write() first succeeds partially
+// and then fails with EFBIG: exactly the case that must leave no partial record.
 TEST_F(AuditTest, FailedAppendLeavesTheHeadUnchanged) {
     auto log = open_log();
     for (int i = 1; i <= 3; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
-    const std::string head = all(log).back().hash;
+    const std::string head = all(log).back().hash;  // flushed: the journal is empty again
+    EXPECT_EQ(journal_size(), 0u);
 
-    FsizeLimit limit(current_max_size(path_));
+    FsizeLimit limit(1000);
     ASSERT_TRUE(limit.ok());
     auto failed = log.append(big_event());
     limit.lift();
     ASSERT_FALSE(failed.has_value());
-    EXPECT_NE(failed.error().message.find(path_), std::string::npos) << failed.error().to_string();
-    EXPECT_NE(failed.error().message.find("append seq 4"), std::string::npos) << failed.error().to_string();
+    EXPECT_EQ(failed.error().code, EFBIG) << failed.error().to_string();
+    EXPECT_NE(failed.error().message.find(journal()), std::string::npos) << failed.error().to_string();
+    EXPECT_NE(failed.error().message.find("seq 4 "), std::string::npos) << failed.error().to_string();
+    EXPECT_EQ(journal_size(), 0u);  // the partial record was cut off
+    EXPECT_EQ(log.queued_rows(), 0u);
 
     auto next = log.append(make_event(4));
     ASSERT_TRUE(next.has_value()) << next.error().to_string();
@@ -627,53 +642,57 @@ TEST_F(AuditTest, FailedAppendLeavesTheHeadUnchanged) {
 TEST_F(AuditTest, FailedBatchRollsBackToLastCommit) {
     auto log = open_log();
     for (int i = 1; i <= 2; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
-    const std::string head = all(log).back().hash;
+    // Rows 1..2 stay in the journal: the failed batch must not disturb them.
+    const auto before = journal_size();
+    ASSERT_GT(before, 0u);
 
     ASSERT_TRUE(log.begin().has_value());
     ASSERT_TRUE(log.append(make_event(3)).has_value());
-    FsizeLimit limit(current_max_size(path_));
+    ASSERT_TRUE(log.append(big_event()).has_value());
+    FsizeLimit limit(static_cast<rlim_t>(before + 500));
     ASSERT_TRUE(limit.ok());
-    // The page cache may absorb the insert; the write then fails at COMMIT.
-    bool failed = false;
-    for (int i = 0; i < 3 && !failed; ++i) failed = !log.append(big_event()).has_value();
-    if (!failed) failed = !log.commit().has_value();
+    auto committed = log.commit();
     limit.lift();
-    ASSERT_TRUE(failed);
-    log.rollback();
+    ASSERT_FALSE(committed.has_value());
+    EXPECT_NE(committed.error().message.find("seq 3..4"), std::string::npos) << committed.error().message;
+    EXPECT_EQ(journal_size(), before);
+    EXPECT_EQ(log.queued_rows(), 2u);
+    log.rollback();  // what the daemon does; harmless here
 
     auto rows = all(log);
     ASSERT_EQ(rows.size(), 2u);
     auto next = log.append(make_event(4));
     ASSERT_TRUE(next.has_value()) << next.error().to_string();
     EXPECT_EQ(next->seq, 3);
-    EXPECT_EQ(next->prev_hash, head);
+    EXPECT_EQ(next->prev_hash, rows.back().hash);
     const VerifyReport v = verify();
     EXPECT_TRUE(v.ok) << v.problem;
     EXPECT_EQ(v.rows_checked, 3);
 }
 
-// SQLite rolls the whole transaction back on an I/O error at COMMIT; the head
-// must follow even if the caller never calls rollback().
+// The head must follow a failed commit even if the caller never calls rollback().
 TEST_F(AuditTest, FailedCommitResetsTheHeadByItself) {
     auto log = open_log();
-    ASSERT_TRUE(log.append(make_event(1)).has_value());
-    const std::string head = all(log).back().hash;
+    auto first = log.append(make_event(1));
+    ASSERT_TRUE(first.has_value());
+    const auto before = journal_size();
 
     ASSERT_TRUE(log.begin().has_value());
     ASSERT_TRUE(log.append(make_event(2)).has_value());
-    ASSERT_TRUE(log.append(big_event()).has_value());  // still in the page cache
-    FsizeLimit limit(current_max_size(path_));
+    ASSERT_TRUE(log.append(big_event()).has_value());
+    FsizeLimit limit(static_cast<rlim_t>(before));  // not one more byte
     ASSERT_TRUE(limit.ok());
     auto committed = log.commit();
     limit.lift();
     ASSERT_FALSE(committed.has_value());
-    EXPECT_NE(committed.error().message.find("COMMIT"), std::string::npos) << committed.error().message;
-    EXPECT_NE(committed.error().message.find("rolled back"), std::string::npos) << committed.error().message;
+    EXPECT_NE(committed.error().message.find("journal"), std::string::npos) << committed.error().message;
+    EXPECT_NE(committed.error().message.find("dropped"), std::string::npos) << committed.error().message;
+    EXPECT_EQ(journal_size(), before);
 
     auto next = log.append(make_event(3));  // no rollback() call
     ASSERT_TRUE(next.has_value()) << next.error().to_string();
     EXPECT_EQ(next->seq, 2);
-    EXPECT_EQ(next->prev_hash, head);
+    EXPECT_EQ(next->prev_hash, first->hash);
     EXPECT_FALSE(log.commit().has_value());  // that append was its own transaction
     const VerifyReport v = verify();
     EXPECT_TRUE(v.ok) << v.problem;
@@ -717,7 +736,9 @@ TEST_F(AuditTest, FilesAreMode0600WhateverTheUmask) {
     {
         auto log = open_log();
         ASSERT_TRUE(log.append(make_event(1)).has_value());
-        for (const char* suffix : {"", "-wal", "-shm"}) {
+        ASSERT_TRUE(log.flush().has_value());  // creates -wal and -shm content
+        ASSERT_TRUE(log.append(make_event(2)).has_value());
+        for (const char* suffix : {"", "-wal", "-shm", ".journal"}) {
             struct stat st {};
             ASSERT_EQ(::stat((path_ + suffix).c_str(), &st), 0) << suffix;
             EXPECT_EQ(st.st_mode & 07777, 0600u) << suffix;
@@ -728,11 +749,15 @@ TEST_F(AuditTest, FilesAreMode0600WhateverTheUmask) {
 
 TEST_F(AuditTest, ExistingLooseModeIsTightened) {
     { std::ofstream(path_).close(); }
+    { std::ofstream(journal()).close(); }
     ASSERT_EQ(::chmod(path_.c_str(), 0644), 0);
+    ASSERT_EQ(::chmod(journal().c_str(), 0644), 0);
     auto log = open_log();
-    struct stat st {};
-    ASSERT_EQ(::stat(path_.c_str(), &st), 0);
-    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    for (const std::string& p : {path_, journal()}) {
+        struct stat st {};
+        ASSERT_EQ(::stat(p.c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 07777, 0600u) << p;
+    }
 }
 
 TEST_F(AuditTest, SchemaViewsIndexesAndPragmas) {
@@ -748,6 +773,7 @@ TEST_F(AuditTest, SchemaViewsIndexesAndPragmas) {
     for (const Event& e : {start, make_event(5), created, resolved, make_event(6), end}) {
         ASSERT_TRUE(log.append(e).has_value());
     }
+    ASSERT_TRUE(log.flush().has_value());
     Sql sql(path_);
     EXPECT_EQ(sql.scalar("SELECT value FROM meta WHERE key = 'schema_version'"), "1");
     EXPECT_EQ(sql.scalar("PRAGMA journal_mode"), "wal");
@@ -784,12 +810,17 @@ TEST_F(AuditTest, VerifyWorksWhileTheLogIsOpenForWriting) {
     EXPECT_TRUE(v.ok) << v.problem;
     EXPECT_EQ(v.rows_checked, 5);
 
-    // A second AuditLog on the same file (e.g. the CLI) does not disturb it.
+    // A reader (the CLI) does not disturb it; it sees rows once flushed.
+    ASSERT_TRUE(log.flush().has_value());
     {
-        auto reader = open_log();
-        EXPECT_EQ(all(reader).size(), 5u);
+        auto reader = AuditLog::open_read_only(path_);
+        ASSERT_TRUE(reader.has_value()) << reader.error().to_string();
+        EXPECT_EQ(reader->query({})->size(), 5u);
     }
     ASSERT_TRUE(log.append(make_event(6)).has_value());
+    v = verify();  // 5 rows in SQLite, 1 in the journal
+    EXPECT_TRUE(v.ok) << v.problem;
+    EXPECT_EQ(v.rows_checked, 6);
 
     Sql sql(path_);
     sql.drop_guards();
@@ -803,6 +834,7 @@ TEST_F(AuditTest, VerifyWorksWhileTheLogIsOpenForWriting) {
 TEST_F(AuditTest, QueryFilters) {
     auto log = open_log();
     for (int i = 1; i <= 8; ++i) ASSERT_TRUE(log.append(make_event(i, i % 2 == 0 ? 2 : 1)).has_value());
+    ASSERT_TRUE(log.flush().has_value());
 
     auto seqs = [&](const Filter& f) {
         std::vector<std::int64_t> out;
@@ -837,7 +869,8 @@ TEST_F(AuditTest, ReadOnlyOpenQueriesButNeverWrites) {
 
     auto writer = open_log();
     for (int i = 1; i <= 3; ++i) ASSERT_TRUE(writer.append(make_event(i, i)).has_value());
-    ASSERT_TRUE(writer.begin().has_value());  // the daemon mid-batch holds the write lock
+    ASSERT_TRUE(writer.flush().has_value());
+    ASSERT_TRUE(writer.begin().has_value());  // the daemon mid-batch
     ASSERT_TRUE(writer.append(make_event(4)).has_value());
 
     auto reader = AuditLog::open_read_only(path_);
@@ -849,7 +882,10 @@ TEST_F(AuditTest, ReadOnlyOpenQueriesButNeverWrites) {
     EXPECT_EQ(reader->query({})->size(), 3u);  // the uncommitted row is invisible
     EXPECT_FALSE(reader->append(make_event(9)).has_value());
     EXPECT_FALSE(reader->begin().has_value());
+    EXPECT_FALSE(reader->flush().has_value());
     ASSERT_TRUE(writer.commit().has_value());
+    EXPECT_EQ(reader->query({})->size(), 3u);  // journaled, not yet in SQLite
+    ASSERT_TRUE(writer.flush().has_value());
     EXPECT_EQ(reader->query({})->size(), 4u);
 
     std::ofstream(dir_ + "/plain.db").close();
@@ -868,6 +904,703 @@ TEST_F(AuditTest, QueryReportsAnUnknownKind) {
     ASSERT_FALSE(rows.has_value());
     EXPECT_NE(rows.error().message.find("bogus"), std::string::npos);
     EXPECT_BAD_AT(verify(), 2, "hash mismatch");
+}
+
+// ---------------------------------------------------------------------------
+// Journal: commit() writes <db>.journal, flush() moves rows into SQLite
+
+// Independent of the library: the record format as docs/audit.md states it.
+std::uint32_t crc32_ref(std::string_view data) {
+    std::uint32_t crc = 0xFFFFFFFFu;
+    for (char ch : data) {
+        crc ^= static_cast<unsigned char>(ch);
+        for (int k = 0; k < 8; ++k) crc = (crc & 1) != 0 ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+    }
+    return ~crc;
+}
+
+std::uint32_t le32(std::string_view b, std::size_t at) {
+    return static_cast<std::uint32_t>(static_cast<unsigned char>(b[at])) |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(b[at + 1])) << 8 |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(b[at + 2])) << 16 |
+           static_cast<std::uint32_t>(static_cast<unsigned char>(b[at + 3])) << 24;
+}
+
+void put_le32(std::string& b, std::size_t at, std::uint32_t v) {
+    for (std::size_t i = 0; i < 4; ++i) b[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
+struct Rec {
+    std::size_t offset = 0;
+    std::size_t size = 0;
+    std::string prev_hash;
+    std::string hash;
+    std::string canonical;
+};
+
+// Splits a journal image into records, checking the framing as documented.
+std::vector<Rec> parse_records(const std::string& bytes) {
+    std::vector<Rec> out;
+    std::size_t at = 0;
+    while (at < bytes.size()) {
+        EXPECT_GE(bytes.size() - at, 12u);
+        if (bytes.size() - at < 12) break;
+        EXPECT_EQ(bytes.substr(at, 4), "ALJ1");
+        const std::uint32_t n = le32(bytes, at + 4);
+        EXPECT_LE(at + 12 + n, bytes.size());
+        if (at + 12 + n > bytes.size()) break;
+        EXPECT_EQ(le32(bytes, at + 8 + n), crc32_ref(std::string_view(bytes).substr(at, 8 + n)));
+        const std::string body = bytes.substr(at + 8, n);
+        Rec r;
+        r.offset = at;
+        r.size = 12 + n;
+        r.prev_hash = body.substr(0, 64);
+        EXPECT_EQ(body[64], '\n');
+        r.hash = body.substr(65, 64);
+        EXPECT_EQ(body[129], '\n');
+        r.canonical = body.substr(130);
+        out.push_back(r);
+        at += r.size;
+    }
+    return out;
+}
+
+// Recomputes a record's checksum after an edit, as a careful attacker would.
+void reseal(std::string& bytes, const Rec& r) {
+    const std::size_t crc_at = r.offset + r.size - 4;
+    put_le32(bytes, crc_at, crc32_ref(std::string_view(bytes).substr(r.offset, crc_at - r.offset)));
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << bytes;
+}
+
+std::string must_fail_open(const std::string& path) {
+    auto log = AuditLog::open(path);
+    if (log) {
+        ADD_FAILURE() << "open succeeded";
+        return {};
+    }
+    return log.error().message;
+}
+
+TEST(AuditJournalFormat, Crc32IsTheZlibOne) {
+    EXPECT_EQ(crc32_ref("123456789"), 0xCBF43926u);  // the standard check value
+}
+
+TEST_F(AuditTest, CommitWritesTheJournalNotTheDatabase) {
+    auto log = open_log();
+    EXPECT_EQ(journal_size(), 0u);
+    Sql sql(path_);
+    ASSERT_TRUE(log.begin().has_value());
+    for (int i = 1; i <= 3; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
+    EXPECT_EQ(journal_size(), 0u);  // the open batch is only in memory
+    ASSERT_TRUE(log.commit().has_value());
+    const auto after_batch = journal_size();
+    EXPECT_GT(after_batch, 0u);
+    EXPECT_EQ(log.queued_rows(), 3u);
+    EXPECT_EQ(sql.scalar("SELECT count(*) FROM events"), "0");
+    EXPECT_EQ(log.query({})->size(), 0u);
+
+    ASSERT_TRUE(log.append(make_event(4)).has_value());  // outside begin/commit: journaled at once
+    EXPECT_GT(journal_size(), after_batch);
+    EXPECT_EQ(log.queued_rows(), 4u);
+    EXPECT_EQ(sql.scalar("SELECT count(*) FROM events"), "0");
+
+    ASSERT_TRUE(log.begin().has_value());  // an empty turn writes nothing
+    const auto before_empty = journal_size();
+    ASSERT_TRUE(log.commit().has_value());
+    EXPECT_EQ(journal_size(), before_empty);
+
+    // Rows already durable in the journal count for verify.
+    const VerifyReport v = verify();
+    EXPECT_TRUE(v.ok) << v.problem;
+    EXPECT_EQ(v.rows_checked, 4);
+}
+
+TEST_F(AuditTest, FlushIngestsAndEmptiesTheJournal) {
+    std::vector<Event> returned;
+    {
+        auto log = open_log();
+        ASSERT_TRUE(log.begin().has_value());
+        for (int i = 1; i <= 5; ++i) {
+            auto e = log.append(make_event(i));
+            ASSERT_TRUE(e.has_value());
+            returned.push_back(*e);
+        }
+        ASSERT_TRUE(log.commit().has_value());
+        ASSERT_TRUE(log.flush().has_value());
+        EXPECT_EQ(log.queued_rows(), 0u);
+        EXPECT_EQ(journal_size(), 0u);
+        Sql sql(path_);
+        EXPECT_EQ(sql.scalar("SELECT count(*) FROM events"), "5");
+        EXPECT_EQ(sql.scalar("SELECT hash FROM events WHERE seq = 5"), returned.back().hash);
+        ASSERT_TRUE(log.flush().has_value());  // nothing queued: a no-op
+
+        // The destructor flushes too.
+        ASSERT_TRUE(log.append(make_event(6)).has_value());
+        EXPECT_GT(journal_size(), 0u);
+        EXPECT_EQ(log.recovery_note(), "");
+    }
+    EXPECT_EQ(journal_size(), 0u);
+    Sql sql(path_);
+    EXPECT_EQ(sql.scalar("SELECT count(*) FROM events"), "6");
+    auto log = open_log();
+    EXPECT_EQ(log.recovery_note(), "");  // clean shutdown: nothing to recover
+    const VerifyReport v = verify();
+    EXPECT_TRUE(v.ok) << v.problem;
+    EXPECT_EQ(v.rows_checked, 6);
+}
+
+TEST_F(AuditTest, JournalRecordsFollowTheDocumentedFormat) {
+    auto log = open_log();
+    std::vector<Event> rows;
+    Event odd = make_event(1);
+    odd.object = std::string("/a|b\n\0c\xff", 9);  // delimiters, NUL, invalid UTF-8
+    rows.push_back(*log.append(odd));
+    ASSERT_TRUE(log.begin().has_value());
+    rows.push_back(*log.append(make_event(2)));
+    rows.push_back(*log.append(make_event(3)));
+    ASSERT_TRUE(log.commit().has_value());
+
+    const std::vector<Rec> recs = parse_records(read_file(journal()));
+    ASSERT_EQ(recs.size(), 3u);
+    for (std::size_t i = 0; i < recs.size(); ++i) {
+        SCOPED_TRACE(i);
+        EXPECT_EQ(recs[i].prev_hash, rows[i].prev_hash);
+        EXPECT_EQ(recs[i].hash, rows[i].hash);
+        EXPECT_EQ(recs[i].canonical, canonical_form(rows[i]));
+        EXPECT_EQ(recs[i].hash, sha256_hex(recs[i].prev_hash + "\n" + recs[i].canonical));
+    }
+    EXPECT_EQ(recs[0].prev_hash, std::string(genesis_hash));
+}
+
+// The invariant the daemon relies on: once commit() returned, a crash of the
+// process loses nothing. The child is SIGKILLed right after commit(): no
+// destructor, no flush.
+TEST_F(AuditTest, CrashAfterCommitLosesNothing) {
+    { auto log = open_log(); }  // the schema exists before the crash
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        auto log = AuditLog::open(path_);
+        if (!log) ::_exit(2);
+        if (!log->append(make_event(1))) ::_exit(3);
+        if (!log->begin()) ::_exit(4);
+        for (int i = 2; i <= 5; ++i) {
+            if (!log->append(make_event(i))) ::_exit(5);
+        }
+        if (!log->commit()) ::_exit(6);
+        ::kill(::getpid(), SIGKILL);
+        ::_exit(7);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "child status " << status;
+
+    {
+        Sql sql(path_);
+        EXPECT_EQ(sql.scalar("SELECT count(*) FROM events"), "0");
+    }
+    EXPECT_GT(journal_size(), 0u);
+    VerifyReport v = verify();  // the journal continues the (empty) database
+    EXPECT_TRUE(v.ok) << v.problem;
+    EXPECT_EQ(v.rows_checked, 5);
+
+    auto log = open_log();
+    EXPECT_NE(log.recovery_note().find("recovered 5 rows (seq 1..5)"), std::string::npos)
+        << log.recovery_note();
+    EXPECT_EQ(journal_size(), 0u);
+    auto rows = log.query({});
+    ASSERT_TRUE(rows.has_value());
+    ASSERT_EQ(rows->size(), 5u);
+    for (int i = 1; i <= 5; ++i) EXPECT_EQ((*rows)[i - 1].object, make_event(i).object);
+    auto next = log.append(make_event(6));
+    ASSERT_TRUE(next.has_value());
+    EXPECT_EQ(next->seq, 6);
+    EXPECT_EQ(next->prev_hash, rows->back().hash);
+    v = verify();
+    EXPECT_TRUE(v.ok) << v.problem;
+    EXPECT_EQ(v.rows_checked, 6);
+}
+
+TEST_F(AuditTest, AbandonedLogIsReplayedByteExact) {
+    std::vector<Event> returned;
+    {
+        auto log = open_log();
+        for (int i = 1; i <= 2; ++i) returned.push_back(*log.append(make_event(i)));
+        ASSERT_TRUE(log.flush().has_value());
+        Event odd = make_event(3);
+        odd.kind = EventKind::request_resolved;
+        odd.object = std::string("/x|y=1:z\n\0\xc3(", 13);
+        odd.reason = "r|latency_us=5";
+        odd.request_id = 77;
+        odd.time_us = -12;
+        odd.detail_json = "not json {";
+        returned.push_back(*log.append(odd));
+        ASSERT_TRUE(log.begin().has_value());
+        for (int i = 4; i <= 5; ++i) returned.push_back(*log.append(make_event(i)));
+        ASSERT_TRUE(log.commit().has_value());
+        ASSERT_TRUE(log.begin().has_value());
+        ASSERT_TRUE(log.append(make_event(99)).has_value());  // never committed: must not appear
+        log.abandon_for_test();
+        EXPECT_FALSE(log.append(make_event(1)).has_value());  // moved-from now
+    }
+    auto log = open_log();
+    EXPECT_NE(log.recovery_note().find("recovered 3 rows (seq 3..5)"), std::string::npos)
+        << log.recovery_note();
+    auto rows = log.query({});
+    ASSERT_TRUE(rows.has_value());
+    ASSERT_EQ(rows->size(), returned.size());
+    for (std::size_t i = 0; i < returned.size(); ++i) {
+        SCOPED_TRACE(i);
+        const Event& a = (*rows)[i];
+        const Event& b = returned[i];
+        EXPECT_EQ(a.seq, b.seq);
+        EXPECT_EQ(canonical_form(a), canonical_form(b));
+        EXPECT_EQ(a.prev_hash, b.prev_hash);
+        EXPECT_EQ(a.hash, b.hash);
+    }
+    const VerifyReport v = verify();
+    EXPECT_TRUE(v.ok) << v.problem;
+    EXPECT_EQ(v.rows_checked, 5);
+}
+
+// A crash after flush's COMMIT but before the journal was emptied.
+TEST_F(AuditTest, ReplaySkipsRowsAlreadyInTheDatabase) {
+    std::string stale;
+    {
+        auto log = open_log();
+        for (int i = 1; i <= 3; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
+        stale = read_file(journal());
+        ASSERT_TRUE(log.flush().has_value());
+        for (int i = 4; i <= 5; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
+        const std::string fresh = read_file(journal());
+        log.abandon_for_test();
+        write_file(journal(), stale + fresh);
+    }
+    EXPECT_TRUE(verify().ok);
+    auto log = open_log();
+    EXPECT_NE(log.recovery_note().find("recovered 2 rows (seq 4..5)"), std::string::npos)
+        << log.recovery_note();
+    EXPECT_NE(log.recovery_note().find("skipped 3 journal rows (seq 1..3)"), std::string::npos)
+        << log.recovery_note();
+    EXPECT_EQ(log.query({})->size(), 5u);
+    const VerifyReport v = verify();
+    EXPECT_TRUE(v.ok) << v.problem;
+    EXPECT_EQ(v.rows_checked, 5);
+
+    // Only the stale part: nothing new, still reported.
+    log.abandon_for_test();
+    write_file(journal(), stale);
+    auto again = open_log();
+    EXPECT_NE(again.recovery_note().find("already in the database"), std::string::npos)
+        << again.recovery_note();
+    EXPECT_EQ(journal_size(), 0u);
+}
+
+TEST_F(AuditTest, TornTrailingRecordIsIgnoredWithANote) {
+    struct Case {
+        const char* name;
+        std::function<void(std::string&, const std::vector<Rec>&)> damage;
+        std::size_t rows_kept;
+        const char* words;
+    };
+    const std::vector<Case> cases = {
+        {"cut inside the last record",
+         [](std::string& b, const std::vector<Rec>& r) { b.resize(r[2].offset + 20); }, 2,
+         "incomplete record"},
+        {"cut inside the last header",
+         [](std::string& b, const std::vector<Rec>& r) { b.resize(r[2].offset + 5); }, 2,
+         "incomplete record header"},
+        {"zero-filled tail after a power cut",
+         [](std::string& b, const std::vector<Rec>&) { b.append(4096, '\0'); }, 3, "no record magic"},
+        {"last record only partly on disk",
+         [](std::string& b, const std::vector<Rec>& r) { b[r[2].offset + r[2].size - 40] ^= 0x01; }, 2,
+         "checksum"},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        TearDown();
+        SetUp();
+        {
+            auto log = open_log();
+            ASSERT_TRUE(log.begin().has_value());
+            for (int i = 1; i <= 3; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
+            ASSERT_TRUE(log.commit().has_value());
+            log.abandon_for_test();
+        }
+        std::string bytes = read_file(journal());
+        const auto recs = parse_records(bytes);
+        ASSERT_EQ(recs.size(), 3u);
+        c.damage(bytes, recs);
+        write_file(journal(), bytes);
+        const std::size_t torn_at = c.rows_kept == 3 ? recs[2].offset + recs[2].size : recs[2].offset;
+
+        VerifyReport v = verify();  // a torn tail looks like a write in progress: not a problem
+        EXPECT_TRUE(v.ok) << v.problem;
+        EXPECT_EQ(v.rows_checked, static_cast<std::int64_t>(c.rows_kept));
+
+        auto log = open_log();
+        const std::string note = log.recovery_note();
+        EXPECT_NE(note.find("incomplete final record"), std::string::npos) << note;
+        EXPECT_NE(note.find("at offset " + std::to_string(torn_at) + " "), std::string::npos) << note;
+        EXPECT_NE(note.find(c.words), std::string::npos) << note;
+        EXPECT_EQ(journal_size(), 0u);  // the torn bytes are gone, the next record starts clean
+        EXPECT_EQ(log.query({})->size(), c.rows_kept);
+        auto next = log.append(make_event(9));
+        ASSERT_TRUE(next.has_value());
+        EXPECT_EQ(next->seq, static_cast<std::int64_t>(c.rows_kept) + 1);
+        v = verify();
+        EXPECT_TRUE(v.ok) << v.problem;
+    }
+}
+
+TEST_F(AuditTest, CorruptedRecordFailsOpenNamingTheOffset) {
+    struct Case {
+        const char* name;
+        std::function<void(std::string&, const std::vector<Rec>&)> damage;
+        std::size_t bad_record;
+        std::int64_t bad_seq;
+        const char* words;
+    };
+    auto edit = [](std::string& b, const Rec& r, const std::string& from, const std::string& to) {
+        const std::size_t at = b.find(from, r.offset + 8 + 130);
+        ASSERT_LT(at, r.offset + r.size);
+        b.replace(at, from.size(), to);
+    };
+    const std::vector<Case> cases = {
+        {"byte flipped in a middle record",
+         [](std::string& b, const std::vector<Rec>& r) { b[r[1].offset + 200] ^= 0x01; }, 1, 2,
+         "a complete record follows"},
+        {"middle record edited, checksum recomputed",
+         [&](std::string& b, const std::vector<Rec>& r) {
+             edit(b, r[1], "verdict=4:deny", "verdict=4:DENY");
+             reseal(b, r[1]);
+         },
+         1, 2, "hash mismatch"},
+        {"last record edited, checksum recomputed",
+         [&](std::string& b, const std::vector<Rec>& r) {
+             edit(b, r[2], "verdict=5:allow", "verdict=5:ALLOW");
+             reseal(b, r[2]);
+         },
+         2, 3, "hash mismatch"},
+        {"middle record removed",
+         [](std::string& b, const std::vector<Rec>& r) { b.erase(r[1].offset, r[1].size); }, 1, 2,
+         "follows seq 1"},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        TearDown();
+        SetUp();
+        {
+            auto log = open_log();
+            ASSERT_TRUE(log.begin().has_value());
+            for (int i = 1; i <= 3; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
+            ASSERT_TRUE(log.commit().has_value());
+            log.abandon_for_test();
+        }
+        std::string bytes = read_file(journal());
+        const auto recs = parse_records(bytes);
+        ASSERT_EQ(recs.size(), 3u);
+        c.damage(bytes, recs);
+        write_file(journal(), bytes);
+
+        EXPECT_BAD_AT(verify(), c.bad_seq, c.words);
+        const std::string msg = must_fail_open(path_);
+        EXPECT_NE(msg.find("record at offset " + std::to_string(recs[c.bad_record].offset)),
+                  std::string::npos)
+            << msg;
+        EXPECT_NE(msg.find(c.words), std::string::npos) << msg;
+        EXPECT_NE(msg.find(journal()), std::string::npos) << msg;
+        // Evidence is kept: neither file changed.
+        EXPECT_EQ(read_file(journal()), bytes);
+        Sql sql(path_);
+        EXPECT_EQ(sql.scalar("SELECT count(*) FROM events"), "0");
+    }
+}
+
+// Builds, in other_path, a log of `n` rows that differ from make_event(i) and
+// returns its journal (rows not flushed).
+std::string foreign_journal(const std::string& other_path, int n) {
+    auto log = AuditLog::open(other_path);
+    EXPECT_TRUE(log.has_value());
+    for (int i = 1; i <= n; ++i) EXPECT_TRUE(log->append(make_event(100 + i)).has_value());
+    log->abandon_for_test();
+    return read_file(other_path + ".journal");
+}
+
+TEST_F(AuditTest, JournalThatDoesNotContinueTheDatabaseIsCaught) {
+    make_log(3);  // rows 1..3 in SQLite, journal empty
+    const std::string other = foreign_journal(dir_ + "/other.db", 5);
+    const auto recs = parse_records(other);
+    ASSERT_EQ(recs.size(), 5u);
+
+    // Rows 4..5 of another chain: seq fits, prev_hash does not.
+    write_file(journal(), other.substr(recs[3].offset));
+    EXPECT_BAD_AT(verify(), 4, "does not continue the database chain");
+    std::string msg = must_fail_open(path_);
+    EXPECT_NE(msg.find("does not continue the database chain"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("offset 0"), std::string::npos) << msg;
+
+    // Row 5 alone: row 4 is in neither file.
+    write_file(journal(), other.substr(recs[4].offset));
+    EXPECT_BAD_AT(verify(), 4, "rows missing");
+    msg = must_fail_open(path_);
+    EXPECT_NE(msg.find("does not continue"), std::string::npos) << msg;
+
+    // Rows 1..3 of another chain where the database has its own rows 1..3.
+    write_file(journal(), other.substr(0, recs[3].offset));
+    EXPECT_BAD_AT(verify(), 1, "differs from the database row");
+    msg = must_fail_open(path_);
+    EXPECT_NE(msg.find("differs from the database row"), std::string::npos) << msg;
+
+    Sql sql(path_);
+    EXPECT_EQ(sql.scalar("SELECT count(*) FROM events"), "3");
+}
+
+TEST_F(AuditTest, VerifyDetectsATamperedJournalRecord) {
+    {
+        auto log = open_log();
+        for (int i = 1; i <= 2; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
+        ASSERT_TRUE(log.flush().has_value());
+        for (int i = 3; i <= 5; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
+        log.abandon_for_test();
+    }
+    const std::string clean = read_file(journal());
+    const auto recs = parse_records(clean);
+    ASSERT_EQ(recs.size(), 3u);  // seq 3..5
+    VerifyReport v = verify();
+    EXPECT_TRUE(v.ok) << v.problem;
+    EXPECT_EQ(v.rows_checked, 5);
+
+    // Seq 4 (deny) rewritten to allow, checksum fixed.
+    std::string bytes = clean;
+    const std::size_t at = bytes.find("verdict=4:deny", recs[1].offset);
+    ASSERT_LT(at, recs[1].offset + recs[1].size);
+    bytes.replace(at, 14, "verdict=4:DENY");
+    reseal(bytes, recs[1]);
+    write_file(journal(), bytes);
+    v = verify();
+    EXPECT_BAD_AT(v, 4, "hash mismatch");
+    EXPECT_NE(v.problem.find(journal()), std::string::npos) << v.problem;
+    EXPECT_NE(v.problem.find("offset " + std::to_string(recs[1].offset)), std::string::npos) << v.problem;
+    EXPECT_EQ(v.rows_checked, 3);
+
+    // A record forged with a correct hash and checksum still has to link.
+    bytes = clean;
+    Event forged = make_event(4);
+    forged.seq = 4;
+    forged.verdict = "allow";
+    forged.prev_hash = std::string(64, 'e');
+    forged.hash = sha256_hex(forged.prev_hash + "\n" + canonical_form(forged));
+    std::string body = forged.prev_hash + "\n" + forged.hash + "\n" + canonical_form(forged);
+    std::string rec = "ALJ1" + std::string(4, '\0') + body + std::string(4, '\0');
+    put_le32(rec, 4, static_cast<std::uint32_t>(body.size()));
+    Rec whole;
+    whole.size = rec.size();
+    reseal(rec, whole);
+    bytes.replace(recs[1].offset, recs[1].size, rec);
+    write_file(journal(), bytes);
+    EXPECT_BAD_AT(verify(), 4, "prev_hash mismatch");
+}
+
+TEST_F(AuditTest, VerifySaysWhenItCannotReadTheJournal) {
+    make_log(2);
+    ASSERT_EQ(journal_size(), 0u);
+    fs::remove(journal());
+    fs::create_directory(journal());
+    auto r = AuditLog::verify(path_);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(r.error().message.find("cannot read journal"), std::string::npos) << r.error().message;
+    EXPECT_FALSE(AuditLog::open(path_).has_value());
+    fs::remove(journal());
+
+    // Never followed: a symlink in its place could redirect root's writes.
+    write_file(dir_ + "/elsewhere", "");
+    fs::create_symlink(dir_ + "/elsewhere", journal());
+    r = AuditLog::verify(path_);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_NE(r.error().message.find("cannot read journal"), std::string::npos) << r.error().message;
+    const std::string msg = must_fail_open(path_);
+    EXPECT_NE(msg.find(journal()), std::string::npos) << msg;
+}
+
+TEST_F(AuditTest, SecondWriterIsRefused) {
+    auto log = open_log();
+    ASSERT_TRUE(log.append(make_event(1)).has_value());
+    auto second = AuditLog::open(path_);
+    ASSERT_FALSE(second.has_value());
+    EXPECT_EQ(second.error().code, EBUSY);
+    EXPECT_NE(second.error().message.find("locked"), std::string::npos) << second.error().message;
+    // The refused writer replayed nothing and emptied nothing.
+    EXPECT_EQ(log.queued_rows(), 1u);
+    EXPECT_GT(journal_size(), 0u);
+    ASSERT_TRUE(log.append(make_event(2)).has_value());
+    EXPECT_EQ(all(log).size(), 2u);
+}
+
+TEST_F(AuditTest, ReadOnlyOpenNeverTouchesTheJournal) {
+    {
+        auto log = open_log();
+        for (int i = 1; i <= 3; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
+        log.abandon_for_test();
+    }
+    const std::string bytes = read_file(journal());
+    ASSERT_FALSE(bytes.empty());
+    {
+        auto reader = AuditLog::open_read_only(path_);
+        ASSERT_TRUE(reader.has_value()) << reader.error().to_string();
+        EXPECT_EQ(reader->query({})->size(), 0u);  // journaled rows are not in SQLite yet
+        EXPECT_EQ(reader->queued_rows(), 0u);
+    }
+    EXPECT_TRUE(verify().ok);
+    EXPECT_EQ(read_file(journal()), bytes);
+}
+
+TEST_F(AuditTest, MaxIdsCountQueuedAndBatchedRows) {
+    auto log = open_log();
+    Event start = make_event(1, 7);
+    start.kind = EventKind::session_start;
+    ASSERT_TRUE(log.append(start).has_value());
+    ASSERT_TRUE(log.flush().has_value());
+    Event asked = make_event(2, 9);
+    asked.kind = EventKind::request_created;
+    asked.request_id = 11;
+    ASSERT_TRUE(log.append(asked).has_value());  // journal only
+    auto ids = log.max_ids();
+    ASSERT_TRUE(ids.has_value());
+    EXPECT_EQ(ids->session, 9);
+    EXPECT_EQ(ids->request, 11);
+
+    ASSERT_TRUE(log.begin().has_value());
+    Event more = make_event(3, 12);
+    more.request_id = 13;
+    ASSERT_TRUE(log.append(more).has_value());
+    ids = log.max_ids();
+    EXPECT_EQ(ids->session, 12);
+    EXPECT_EQ(ids->request, 13);
+    log.rollback();
+    ids = log.max_ids();
+    EXPECT_EQ(ids->session, 9);
+    EXPECT_EQ(ids->request, 11);
+
+    log.abandon_for_test();  // after a crash, replay restores them
+    auto reopened = open_log();
+    ids = reopened.max_ids();
+    EXPECT_EQ(ids->session, 9);
+    EXPECT_EQ(ids->request, 11);
+}
+
+// Renaming the table away makes every INSERT fail, like a broken database.
+void break_table(const std::string& path) {
+    Sql sql(path);
+    sql.must("ALTER TABLE events RENAME TO events_away");
+}
+void repair_table(const std::string& path) {
+    Sql sql(path);
+    sql.must("ALTER TABLE events_away RENAME TO events");
+}
+
+TEST_F(AuditTest, FailedFlushKeepsRowsQueued) {
+    auto log = open_log();
+    for (int i = 1; i <= 3; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
+    const std::string bytes = read_file(journal());
+    break_table(path_);
+    auto f = log.flush();
+    ASSERT_FALSE(f.has_value());
+    EXPECT_NE(f.error().message.find("stay queued"), std::string::npos) << f.error().message;
+    EXPECT_NE(f.error().message.find("seq 1..3"), std::string::npos) << f.error().message;
+    EXPECT_EQ(log.queued_rows(), 3u);
+    EXPECT_EQ(read_file(journal()), bytes);
+    ASSERT_TRUE(log.append(make_event(4)).has_value());  // commits still work meanwhile
+
+    repair_table(path_);
+    ASSERT_TRUE(log.flush().has_value());
+    EXPECT_EQ(log.queued_rows(), 0u);
+    EXPECT_EQ(journal_size(), 0u);
+    Sql sql(path_);
+    EXPECT_EQ(sql.scalar("SELECT count(*) FROM events"), "4");
+    EXPECT_TRUE(verify().ok);
+}
+
+TEST_F(AuditTest, QueueBoundRefusesWhenTheDatabaseTakesNoRows) {
+    auto log = open_log();
+    break_table(path_);
+    constexpr int per_batch = 1024;
+    static_assert(max_queued_rows % per_batch == 0);
+    std::int64_t seq = 0;
+    for (std::size_t b = 0; b < max_queued_rows / per_batch; ++b) {
+        ASSERT_TRUE(log.begin().has_value());
+        for (int i = 0; i < per_batch; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
+        auto c = log.commit();
+        ASSERT_TRUE(c.has_value()) << c.error().to_string();  // below the bound: no flush needed
+        seq += per_batch;
+    }
+    EXPECT_EQ(log.queued_rows(), max_queued_rows);
+    const auto full = journal_size();
+
+    ASSERT_TRUE(log.begin().has_value());
+    ASSERT_TRUE(log.append(make_event(1)).has_value());
+    auto refused = log.commit();
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code, ENOSPC);
+    EXPECT_NE(refused.error().message.find("not accepting rows; refusing to release more decisions"),
+              std::string::npos)
+        << refused.error().message;
+    EXPECT_NE(refused.error().message.find("no such table"), std::string::npos) << refused.error().message;
+    EXPECT_FALSE(log.append(make_event(2)).has_value());  // a single append too
+    EXPECT_EQ(log.queued_rows(), max_queued_rows);
+    EXPECT_EQ(journal_size(), full);
+
+    repair_table(path_);
+    auto next = log.append(make_event(3));  // over the bound: flushes first, then journals
+    ASSERT_TRUE(next.has_value()) << next.error().to_string();
+    EXPECT_EQ(next->seq, seq + 1);
+    EXPECT_EQ(log.queued_rows(), 1u);
+    const VerifyReport v = verify();
+    EXPECT_TRUE(v.ok) << v.problem;
+    EXPECT_EQ(v.rows_checked, seq + 1);
+}
+
+// verify runs while a writer commits and flushes (the journal is emptied and
+// refilled under it); it must never report a false problem.
+TEST_F(AuditTest, VerifyIsStableAgainstALiveWriter) {
+    auto log = open_log();
+    std::atomic<bool> done{false};
+    std::string writer_error;
+    std::thread writer([&] {
+        for (int i = 1; i <= 6000 && writer_error.empty(); ++i) {
+            if (!log.begin()) writer_error = "begin";
+            if (!log.append(make_event(i))) writer_error = "append";
+            if (auto c = log.commit(); !c) writer_error = c.error().to_string();
+            if (i % 25 == 0) {
+                if (auto f = log.flush(); !f) writer_error = f.error().to_string();
+            }
+        }
+        done = true;
+    });
+    int runs = 0;
+    while (!done) {
+        auto r = AuditLog::verify(path_);
+        ASSERT_TRUE(r.has_value()) << r.error().to_string();
+        EXPECT_TRUE(r->ok) << "run " << runs << ": seq " << r->first_bad_seq << ": " << r->problem;
+        ++runs;
+    }
+    writer.join();
+    EXPECT_EQ(writer_error, "");
+    EXPECT_GT(runs, 0);
+    const VerifyReport v = verify();
+    EXPECT_TRUE(v.ok) << v.problem;
+    EXPECT_EQ(v.rows_checked, 6000);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 #include "audit/audit_log.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <limits>
@@ -10,6 +12,7 @@
 #include <utility>
 
 #include "audit/chain.hpp"
+#include "audit/journal.hpp"
 #include "audit/sqlite_util.hpp"
 #include "common/unique_fd.hpp"
 
@@ -154,14 +157,52 @@ common::Result<std::string> single_text(sqlite3* db, const std::string& path, st
     return std::unexpected(detail::sqlite_error(db, path, sql, rc));
 }
 
+// Opens (creating 0600) the journal for appending and takes its writer lock.
+// O_NOFOLLOW: the journal is written by root, so a symlink planted in its
+// place must not redirect the writes. flock, not fcntl: SQLite's POSIX locks
+// live on the database file and must not interact with this one.
+common::Result<common::UniqueFd> open_journal(const std::string& db_path, const std::string& journal_path) {
+    common::UniqueFd fd(
+        ::open(journal_path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) return common::fail_errno(prefix("open journal " + journal_path, db_path));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0)
+        return common::fail_errno(prefix("fstat journal " + journal_path, db_path));
+    if (!S_ISREG(st.st_mode))
+        return common::fail(prefix("journal " + journal_path + " is not a regular file", db_path));
+    if ((st.st_mode & 07777) != 0600 && ::fchmod(fd.get(), 0600) != 0) {
+        return common::fail_errno(prefix("fchmod 0600 journal " + journal_path, db_path));
+    }
+    // Two writers would each chain from their own head and one would replay
+    // (and empty) the other's journal; refuse the second one up front.
+    while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EINTR) continue;
+        if (errno == EWOULDBLOCK) {
+            return common::fail(EBUSY, prefix("journal " + journal_path +
+                                                  " is locked: another writer (a running airlockd?) has this "
+                                                  "audit log open",
+                                              db_path));
+        }
+        return common::fail_errno(prefix("flock journal " + journal_path, db_path));
+    }
+    return fd;
+}
+
+std::string seq_range(std::int64_t first, std::int64_t last) {
+    return first == last ? "seq " + std::to_string(first)
+                         : "seq " + std::to_string(first) + ".." + std::to_string(last);
+}
+
 }  // namespace
 
 struct AuditLog::Impl {
     std::string path;
+    std::string journal_path;
     DbPtr db;  // declared before the statements so it is destroyed after them
     StmtPtr insert;
     StmtPtr query_all;
     StmtPtr query_session;
+    common::UniqueFd journal;  // O_APPEND, flock-ed; invalid when read_only
 
     // Chain head: seq and hash of the newest row, including uncommitted ones.
     std::int64_t head_seq = 0;
@@ -172,14 +213,32 @@ struct AuditLog::Impl {
     bool in_txn = false;
     bool read_only = false;  // open_read_only(): query() only
 
+    // Encoded journal records: [0, batch_start) are in the journal but not
+    // yet in SQLite (the queue), [batch_start, end) are the open batch, which
+    // commit() writes with one write(). The batch is a suffix, so commit and
+    // rollback are a write and a resize; keeping the records encoded means
+    // no row is copied on the commit path, and flush() reads them back.
+    std::string records;
+    std::size_t batch_start = 0;
+    std::size_t queued = 0;      // rows in [0, batch_start)
+    std::size_t batch_rows = 0;  // rows in [batch_start, end)
+    // Bytes of whole records in the journal; a failed write is cut back to it.
+    std::uint64_t journal_size = 0;
+    // A failed write left bytes past journal_size that ftruncate could not
+    // remove; the next write must remove them first or the journal would hold
+    // a damaged record in its middle.
+    bool journal_tail_dirty = false;
+    std::string recovery_note;
+    bool flush_on_destroy = true;
+
     Impl() = default;
     Impl(const Impl&) = delete;
     Impl& operator=(const Impl&) = delete;
     ~Impl() {
-        // An unfinished batch is dropped, never half-committed.
-        if (in_txn && db && sqlite3_get_autocommit(db.get()) == 0) {
-            sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-        }
+        // The open batch (never journaled) is dropped; journaled rows go to
+        // SQLite so a clean shutdown leaves the journal empty. On failure they
+        // stay in the journal for the next open() to replay.
+        if (flush_on_destroy && !read_only && db && journal) (void)flush();
     }
 
     common::Status prepare_queries() {
@@ -201,15 +260,10 @@ struct AuditLog::Impl {
         head_hash = committed_hash;
     }
 
-    // After a failed statement inside a batch SQLite may have rolled back the
-    // whole transaction (it does for disk full and I/O errors); then the rows
-    // appended so far are gone and the head must go back with them.
-    void note_failure_in_txn(common::Error& err) {
-        if (in_txn && sqlite3_get_autocommit(db.get()) != 0) {
-            in_txn = false;
-            restore_committed_head();
-            err.message += "; SQLite rolled back the open transaction, its uncommitted rows are lost";
-        }
+    void rollback_sql() {
+        // After an I/O error SQLite may already have rolled back by itself.
+        if (sqlite3_get_autocommit(db.get()) == 0)
+            sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
     }
 
     common::Status load_head() {
@@ -241,6 +295,319 @@ struct AuditLog::Impl {
         committed_hash = head_hash;
         return {};
     }
+
+    // One INSERT with the cached statement; the caller owns the transaction.
+    common::Status insert_row(const detail::RecordView& rec) {
+        sqlite3_stmt* stmt = insert.get();
+        StmtReset reset(stmt);
+        const detail::RowView& event = rec.row;
+        const std::string_view kind = event.kind;
+        auto text = [&](int col, std::string_view v) {
+            // SQLITE_STATIC: every bound string outlives the sqlite3_step below.
+            // A null pointer would bind NULL, not '' (NOT NULL columns).
+            return sqlite3_bind_text(stmt, col + 1, v.data() != nullptr ? v.data() : "",
+                                     static_cast<int>(v.size()), SQLITE_STATIC);
+        };
+        auto integer = [&](int col, std::int64_t v) { return sqlite3_bind_int64(stmt, col + 1, v); };
+        int rc = SQLITE_OK;
+        for (int r :
+             {integer(c_seq, event.seq), integer(c_time_us, event.time_us), text(c_kind, kind),
+              integer(c_session, event.session), integer(c_pid, event.pid), text(c_action, event.action),
+              text(c_object, event.object), text(c_verdict, event.verdict), text(c_rule, event.rule),
+              integer(c_request_id, event.request_id), text(c_actor, event.actor), text(c_scope, event.scope),
+              text(c_reason, event.reason), integer(c_latency_us, event.latency_us),
+              text(c_detail_json, event.detail_json), text(c_prev_hash, rec.prev_hash),
+              text(c_hash, rec.hash)}) {
+            if (r != SQLITE_OK && rc == SQLITE_OK) rc = r;
+        }
+        if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
+        if (rc != SQLITE_DONE) {
+            return std::unexpected(detail::sqlite_error(
+                db.get(), path, "insert seq " + std::to_string(event.seq) + " (" + std::string(kind) + ")",
+                rc));
+        }
+        return {};
+    }
+
+    // Inserts records in one transaction.
+    common::Status insert_all(const std::vector<detail::RecordView>& rows, std::string_view what) {
+        if (auto st =
+                detail::exec(db.get(), path, "BEGIN IMMEDIATE", std::string(what) + ": BEGIN IMMEDIATE");
+            !st) {
+            return st;
+        }
+        for (const auto& rec : rows) {
+            if (auto st = insert_row(rec); !st) {
+                rollback_sql();
+                return std::unexpected(st.error().wrap(what));
+            }
+        }
+        if (auto st = detail::exec(db.get(), path, "COMMIT", std::string(what) + ": COMMIT"); !st) {
+            rollback_sql();
+            return st;
+        }
+        return {};
+    }
+
+    // Records of records[from, to), decoded.
+    std::vector<detail::RecordView> decode(std::size_t from, std::size_t to) const {
+        std::vector<detail::RecordView> out;
+        const std::string_view bytes(records);
+        for (std::size_t at = from; at < to;) {
+            std::size_t size = 0;
+            out.push_back(detail::own_record_at(bytes, at, size));
+            at += size;
+        }
+        return out;
+    }
+
+    common::Status truncate_journal_if_idle() {
+        if (queued != 0 || (journal_size == 0 && !journal_tail_dirty)) return {};
+        if (::ftruncate(journal.get(), 0) != 0) {
+            return common::fail_errno(
+                prefix("emptying journal " + journal_path +
+                           " (its rows are all in the database; the next flush retries)",
+                       path));
+        }
+        journal_size = 0;
+        journal_tail_dirty = false;
+        return {};
+    }
+
+    common::Status flush() {
+        if (queued == 0) return truncate_journal_if_idle();
+        const auto rows = decode(0, batch_start);
+        const std::string what = "flush of " + std::to_string(rows.size()) + " queued rows (" +
+                                 seq_range(rows.front().row.seq, rows.back().row.seq) + ")";
+        if (auto st = insert_all(rows, what); !st) {
+            common::Error err = st.error();
+            err.message += "; the rows stay queued and in the journal, a later flush retries";
+            return std::unexpected(std::move(err));
+        }
+        // Keep an open batch, which is not in the journal yet.
+        records.erase(0, batch_start);
+        batch_start = 0;
+        queued = 0;
+        // A backlog (database down for a while) may have grown the buffer to
+        // the byte bound; do not keep that much memory for good.
+        if (records.capacity() > (std::size_t{1} << 20) && records.size() < (std::size_t{1} << 16)) {
+            records.shrink_to_fit();
+        }
+        return truncate_journal_if_idle();
+    }
+
+    void drop_batch() {
+        records.resize(batch_start);
+        batch_rows = 0;
+    }
+
+    // Writes the open batch to the journal with one write() and queues it.
+    // The batch is consumed either way; on failure nothing of it remains in
+    // the journal.
+    common::Status write_batch() {
+        if (batch_rows == 0) return {};
+        // Built only on failure: the success path allocates nothing.
+        // The batch's seqs follow the last commit (the head has not moved yet
+        // for a single append()).
+        auto rows = [&] {
+            return seq_range(committed_seq + 1, committed_seq + static_cast<std::int64_t>(batch_rows));
+        };
+        auto over_bound = [&] {
+            return queued + batch_rows > max_queued_rows || records.size() > max_queued_bytes;
+        };
+        if (over_bound()) {
+            auto flushed = flush();
+            if (over_bound()) {
+                std::string msg = "audit database not accepting rows; refusing to release more decisions (" +
+                                  std::to_string(queued) + " rows, " + std::to_string(batch_start) +
+                                  " bytes queued; " + rows() + " dropped";
+                if (!flushed) msg += "; flush: " + flushed.error().to_string();
+                msg += ")";
+                drop_batch();
+                return common::fail(ENOSPC, prefix(msg, path));
+            }
+        }
+        if (journal_tail_dirty) {
+            if (::ftruncate(journal.get(), static_cast<off_t>(journal_size)) != 0) {
+                auto err = common::fail_errno(
+                    prefix("journal " + journal_path +
+                               ": cannot cut off a failed write (ftruncate), refusing " + rows(),
+                           path));
+                drop_batch();
+                return err;
+            }
+            journal_tail_dirty = false;
+        }
+
+        const std::size_t total = records.size() - batch_start;
+        const char* data = records.data() + batch_start;
+        std::size_t left = total;
+        while (left > 0) {
+            const ssize_t n = ::write(journal.get(), data, left);
+            if (n > 0) {
+                data += n;
+                left -= static_cast<std::size_t>(n);
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            // write() returning 0 for a regular file has no errno; call it EIO.
+            const int err = n < 0 ? errno : EIO;
+            std::string msg = "journal " + journal_path + ": write of " + rows() + " (" +
+                              std::to_string(total) + " bytes) failed";
+            if (left < total) {
+                // A partial record must not stay: the next record would follow
+                // it and replay would see damage in the middle of the file.
+                if (::ftruncate(journal.get(), static_cast<off_t>(journal_size)) != 0) {
+                    journal_tail_dirty = true;
+                    msg +=
+                        " after a partial write, and cutting it off failed too (retried before the next "
+                        "write)";
+                }
+            }
+            drop_batch();
+            return common::fail(err, prefix(msg + "; the batch is dropped", path));
+        }
+        journal_size += total;
+        queued += batch_rows;
+        batch_rows = 0;
+        batch_start = records.size();
+        return {};
+    }
+
+    // Chains event onto the head (without moving the head) and appends its
+    // journal record to the batch.
+    common::Status chain(Event& event) {
+        if (head_seq == std::numeric_limits<std::int64_t>::max()) {
+            return common::fail(prefix("append: seq space exhausted", path));
+        }
+        // Caps go first: the hash covers exactly what is stored.
+        detail::apply_limits(event);
+        if (event.time_us == 0) event.time_us = now_us();
+        event.seq = head_seq + 1;
+        event.prev_hash = head_hash;
+        auto hash = detail::append_record(records, event.prev_hash,
+                                          detail::RowView{
+                                              .seq = event.seq,
+                                              .time_us = event.time_us,
+                                              .kind = to_string(event.kind),
+                                              .session = event.session,
+                                              .pid = event.pid,
+                                              .action = event.action,
+                                              .object = event.object,
+                                              .verdict = event.verdict,
+                                              .rule = event.rule,
+                                              .request_id = event.request_id,
+                                              .actor = event.actor,
+                                              .scope = event.scope,
+                                              .reason = event.reason,
+                                              .latency_us = event.latency_us,
+                                              .detail_json = event.detail_json,
+                                          });
+        if (!hash) return std::unexpected(hash.error().wrap(prefix("append", path)));
+        event.hash = std::move(*hash);
+        ++batch_rows;
+        return {};
+    }
+
+    // open(): brings SQLite up to date with the journal, then empties it.
+    common::Status replay() {
+        auto bytes = detail::read_whole_file(journal.get(), journal_path);
+        if (!bytes) return std::unexpected(bytes.error().wrap(prefix("replaying journal", path)));
+        if (bytes->empty()) return {};
+        const detail::JournalScan scan = detail::parse_journal(*bytes);
+        auto at = [&](std::uint64_t offset) {
+            return "journal " + journal_path + ": record at offset " + std::to_string(offset);
+        };
+        if (scan.problem) {
+            const auto& p = *scan.problem;
+            return common::fail(prefix(
+                at(p.offset) + (p.seq > 0 ? " (seq " + std::to_string(p.seq) + ")" : std::string()) + ": " +
+                    p.reason + "; refusing to open, the journal and database are left as they are",
+                path));
+        }
+
+        // Rows a flush already moved to SQLite (it finished, the journal was
+        // not emptied yet) are skipped, but must be the same rows.
+        auto lookup = detail::prepare(db.get(), path, "SELECT hash FROM events WHERE seq = ?1");
+        if (!lookup) return std::unexpected(lookup.error());
+        std::size_t first_new = 0;
+        for (; first_new < scan.rows.size() && scan.rows[first_new].record.row.seq <= head_seq; ++first_new) {
+            const detail::JournalRow& r = scan.rows[first_new];
+            StmtReset reset(lookup->get());
+            sqlite3_bind_int64(lookup->get(), 1, r.record.row.seq);
+            const int rc = sqlite3_step(lookup->get());
+            if (rc == SQLITE_ROW) {
+                const std::string_view stored = col_text(lookup->get(), 0);
+                if (stored != r.record.hash) {
+                    return common::fail(
+                        prefix(at(r.offset) + " (seq " + std::to_string(r.record.row.seq) +
+                                   "): differs from the database row with that seq (journal hash " +
+                                   short_hash(r.record.hash) + ", database hash " + short_hash(stored) +
+                                   "); refusing to open",
+                               path));
+                }
+            } else if (rc != SQLITE_DONE) {
+                return std::unexpected(detail::sqlite_error(db.get(), path, "replay: looking up seq", rc));
+            }
+            // SQLITE_DONE: sqlite_sequence says the row was issued but it is
+            // gone from the table. Re-inserting it would hide that; verify
+            // keeps reporting the gap.
+        }
+
+        const std::size_t new_rows = scan.rows.size() - first_new;
+        if (new_rows > 0) {
+            const detail::RecordView& first = scan.rows[first_new].record;
+            // With a predecessor in the journal the parser checked the link;
+            // otherwise the first new record must link to the database's head.
+            if (first_new == 0 && (first.row.seq != head_seq + 1 || first.prev_hash != head_hash)) {
+                return common::fail(
+                    prefix(at(scan.rows[first_new].offset) + " (seq " + std::to_string(first.row.seq) +
+                               "): does not continue the database chain (database head seq " +
+                               std::to_string(head_seq) + ", hash " + short_hash(head_hash) +
+                               "; record links to " + short_hash(first.prev_hash) + "); refusing to open",
+                           path));
+            }
+            std::vector<detail::RecordView> rows;
+            rows.reserve(new_rows);
+            for (std::size_t i = first_new; i < scan.rows.size(); ++i) rows.push_back(scan.rows[i].record);
+            if (auto st = insert_all(rows, "replaying journal " + journal_path); !st) return st;
+            head_seq = rows.back().row.seq;
+            head_hash = std::string(rows.back().hash);
+            committed_seq = head_seq;
+            committed_hash = head_hash;
+        }
+
+        // Nothing in the journal is needed any more; a torn tail must go too,
+        // or the next record would follow it.
+        if (::ftruncate(journal.get(), 0) != 0) {
+            return common::fail_errno(prefix("emptying journal " + journal_path + " after replay", path));
+        }
+        journal_size = 0;
+
+        std::vector<std::string> notes;
+        if (new_rows > 0) {
+            notes.push_back("recovered " + std::to_string(new_rows) + " rows (" +
+                            seq_range(scan.rows[first_new].record.row.seq, scan.rows.back().record.row.seq) +
+                            ") from journal " + journal_path +
+                            ": the previous writer did not shut down cleanly");
+        }
+        if (first_new > 0) {
+            notes.push_back(
+                "skipped " + std::to_string(first_new) + " journal rows (" +
+                seq_range(scan.rows.front().record.row.seq, scan.rows[first_new - 1].record.row.seq) +
+                ") already in the database");
+        }
+        if (scan.torn_bytes > 0) {
+            notes.push_back("ignored an incomplete final record in journal " + journal_path + " at offset " +
+                            std::to_string(scan.torn_offset) + " (" + std::to_string(scan.torn_bytes) +
+                            " bytes, " + scan.torn_reason + "): a write torn by a crash or power loss");
+        }
+        for (const auto& n : notes) {
+            if (!recovery_note.empty()) recovery_note += "; ";
+            recovery_note += n;
+        }
+        return {};
+    }
 };
 
 AuditLog::AuditLog(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -254,6 +621,13 @@ common::Result<AuditLog> AuditLog::open(const std::string& db_path) {
 
     auto impl = std::make_unique<Impl>();
     impl->path = db_path;
+    impl->journal_path = detail::journal_path_for(db_path);
+    // The writer lock comes before any SQLite write, so a second writer
+    // changes nothing.
+    auto journal = open_journal(db_path, impl->journal_path);
+    if (!journal) return std::unexpected(journal.error());
+    impl->journal = std::move(*journal);
+
     sqlite3* raw = nullptr;
     // NOMUTEX: the daemon's event loop is the only user of the handle.
     const int rc = sqlite3_open_v2(
@@ -278,7 +652,8 @@ common::Result<AuditLog> AuditLog::open(const std::string& db_path) {
     }
     // NORMAL in WAL mode: COMMIT write()s the frames to the WAL before it
     // returns (a daemon crash loses nothing) and fsyncs only at checkpoints (a
-    // power cut may lose the last commits).
+    // power cut may lose the last commits). flush() relies on the first half
+    // before it empties the journal.
     if (auto st = detail::exec(db, db_path, "PRAGMA synchronous = NORMAL", "PRAGMA synchronous = NORMAL");
         !st) {
         return std::unexpected(st.error());
@@ -311,6 +686,11 @@ common::Result<AuditLog> AuditLog::open(const std::string& db_path) {
     impl->insert = std::move(*insert);
     if (auto st = impl->prepare_queries(); !st) return std::unexpected(st.error());
     if (auto st = impl->load_head(); !st) return std::unexpected(st.error());
+    if (auto st = impl->replay(); !st) {
+        // Whatever is in the journal stays there for inspection.
+        impl->flush_on_destroy = false;
+        return std::unexpected(st.error());
+    }
     return AuditLog(std::move(impl));
 }
 
@@ -348,52 +728,17 @@ common::Result<Event> AuditLog::append(Event event) {
     if (!impl_) return common::fail("audit log: append on a moved-from AuditLog");
     Impl& s = *impl_;
     if (s.read_only) return common::fail(prefix("append: opened read-only", s.path));
-    if (s.head_seq == std::numeric_limits<std::int64_t>::max()) {
-        return common::fail(prefix("append: seq space exhausted", s.path));
+    if (auto st = s.chain(event); !st) return std::unexpected(st.error());
+    if (s.in_txn) {
+        s.head_seq = event.seq;
+        s.head_hash = event.hash;
+        return event;
     }
-
-    // Caps go first: the hash covers exactly what is stored.
-    detail::apply_limits(event);
-    if (event.time_us == 0) event.time_us = now_us();
-    event.seq = s.head_seq + 1;
-    event.prev_hash = s.head_hash;
-    auto hash = detail::chain_hash(event.prev_hash, canonical_form(event));
-    if (!hash) return std::unexpected(hash.error().wrap(prefix("append", s.path)));
-    event.hash = std::move(*hash);
-
-    sqlite3_stmt* stmt = s.insert.get();
-    StmtReset reset(stmt);
-    const std::string_view kind = to_string(event.kind);
-    auto text = [&](int col, std::string_view v) {
-        // SQLITE_STATIC: every bound string outlives the sqlite3_step below.
-        return sqlite3_bind_text(stmt, col + 1, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-    };
-    auto integer = [&](int col, std::int64_t v) { return sqlite3_bind_int64(stmt, col + 1, v); };
-    int rc = SQLITE_OK;
-    for (int r : {integer(c_seq, event.seq), integer(c_time_us, event.time_us), text(c_kind, kind),
-                  integer(c_session, event.session), integer(c_pid, event.pid), text(c_action, event.action),
-                  text(c_object, event.object), text(c_verdict, event.verdict), text(c_rule, event.rule),
-                  integer(c_request_id, event.request_id), text(c_actor, event.actor),
-                  text(c_scope, event.scope), text(c_reason, event.reason),
-                  integer(c_latency_us, event.latency_us), text(c_detail_json, event.detail_json),
-                  text(c_prev_hash, event.prev_hash), text(c_hash, event.hash)}) {
-        if (r != SQLITE_OK && rc == SQLITE_OK) rc = r;
-    }
-    if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE) {
-        common::Error err = detail::sqlite_error(
-            s.db.get(), s.path, "append seq " + std::to_string(event.seq) + " (" + std::string(kind) + ")",
-            rc);
-        s.note_failure_in_txn(err);
-        return std::unexpected(std::move(err));
-    }
-
-    s.head_seq = event.seq;
-    s.head_hash = event.hash;
-    if (!s.in_txn) {
-        s.committed_seq = s.head_seq;
-        s.committed_hash = s.head_hash;
-    }
+    // Outside begin/commit: a batch of one, journaled now. The head moves
+    // only once the row is in the journal.
+    if (auto st = s.write_batch(); !st) return std::unexpected(st.error());
+    s.head_seq = s.committed_seq = event.seq;
+    s.head_hash = s.committed_hash = event.hash;
     return event;
 }
 
@@ -402,9 +747,6 @@ common::Status AuditLog::begin() {
     Impl& s = *impl_;
     if (s.read_only) return common::fail(prefix("begin: opened read-only", s.path));
     if (s.in_txn) return common::fail(prefix("begin: a transaction is already open", s.path));
-    // IMMEDIATE takes the write lock now, so a competing writer shows up as an
-    // error here rather than halfway through a batch.
-    if (auto st = detail::exec(s.db.get(), s.path, "BEGIN IMMEDIATE", "BEGIN IMMEDIATE"); !st) return st;
     s.in_txn = true;
     return {};
 }
@@ -413,13 +755,11 @@ common::Status AuditLog::commit() {
     if (!impl_) return common::fail("audit log: commit on a moved-from AuditLog");
     Impl& s = *impl_;
     if (!s.in_txn) return common::fail(prefix("commit: no transaction is open", s.path));
-    if (auto st = detail::exec(s.db.get(), s.path, "COMMIT", "COMMIT"); !st) {
-        common::Error err = st.error();
-        s.note_failure_in_txn(err);
-        if (s.in_txn) err.message += "; the transaction is still open: retry commit() or call rollback()";
-        return std::unexpected(std::move(err));
-    }
     s.in_txn = false;
+    if (auto st = s.write_batch(); !st) {
+        s.restore_committed_head();
+        return st;
+    }
     s.committed_seq = s.head_seq;
     s.committed_hash = s.head_hash;
     return {};
@@ -428,23 +768,46 @@ common::Status AuditLog::commit() {
 void AuditLog::rollback() {
     if (!impl_) return;
     Impl& s = *impl_;
-    if (s.in_txn && sqlite3_get_autocommit(s.db.get()) == 0) {
-        // Nothing useful to do on failure: the connection keeps no transaction
-        // either way once ROLLBACK has run.
-        sqlite3_exec(s.db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-    }
     s.in_txn = false;
+    s.drop_batch();
     s.restore_committed_head();
+}
+
+common::Status AuditLog::flush() {
+    if (!impl_) return common::fail("audit log: flush on a moved-from AuditLog");
+    if (impl_->read_only) return common::fail(prefix("flush: opened read-only", impl_->path));
+    return impl_->flush();
+}
+
+std::size_t AuditLog::queued_rows() const {
+    return impl_ ? impl_->queued : 0;
+}
+
+std::string AuditLog::recovery_note() const {
+    return impl_ ? impl_->recovery_note : std::string();
+}
+
+void AuditLog::abandon_for_test() {
+    if (!impl_) return;
+    impl_->flush_on_destroy = false;
+    impl_.reset();
 }
 
 common::Result<AuditLog::MaxIds> AuditLog::max_ids() const {
     if (!impl_) return common::fail("audit log: max_ids on a moved-from AuditLog");
-    auto stmt = detail::prepare(impl_->db.get(), impl_->path,
+    const Impl& s = *impl_;
+    auto stmt = detail::prepare(s.db.get(), s.path,
                                 "SELECT COALESCE(MAX(session), 0), COALESCE(MAX(request_id), 0) FROM events");
     if (!stmt) return std::unexpected(stmt.error());
     int rc = sqlite3_step(stmt->get());
-    if (rc != SQLITE_ROW) return std::unexpected(detail::sqlite_error(impl_->db.get(), impl_->path, "max ids", rc));
-    return MaxIds{sqlite3_column_int64(stmt->get(), 0), sqlite3_column_int64(stmt->get(), 1)};
+    if (rc != SQLITE_ROW) return std::unexpected(detail::sqlite_error(s.db.get(), s.path, "max ids", rc));
+    MaxIds ids{sqlite3_column_int64(stmt->get(), 0), sqlite3_column_int64(stmt->get(), 1)};
+    // Queued and batched rows count too: an id they use is taken.
+    for (const auto& rec : s.decode(0, s.records.size())) {
+        ids.session = std::max(ids.session, rec.row.session);
+        ids.request = std::max(ids.request, rec.row.request_id);
+    }
+    return ids;
 }
 
 common::Result<std::vector<Event>> AuditLog::query(const Filter& filter) const {
@@ -500,9 +863,15 @@ VerifyReport bad(VerifyReport r, std::int64_t seq, std::string problem) {
     return r;
 }
 
+// The database's last row as verify saw it.
+struct ChainEnd {
+    std::int64_t seq = 0;
+    std::string hash{genesis_hash};
+};
+
 // Walks the chain inside one read transaction, so rows and sqlite_sequence come
 // from the same snapshot even while the daemon keeps appending.
-common::Result<VerifyReport> verify_snapshot(sqlite3* db, const std::string& path) {
+common::Result<VerifyReport> verify_snapshot(sqlite3* db, const std::string& path, ChainEnd& end) {
     VerifyReport report;
 
     auto has_events =
@@ -593,6 +962,8 @@ common::Result<VerifyReport> verify_snapshot(sqlite3* db, const std::string& pat
         last_seq = seq;
         ++report.rows_checked;
     }
+    end.seq = last_seq;
+    end.hash = expected_prev;
     if (rc != SQLITE_DONE)
         return std::unexpected(detail::sqlite_error(db, path, "verify: reading events", rc));
 
@@ -640,9 +1011,97 @@ common::Result<VerifyReport> verify_snapshot(sqlite3* db, const std::string& pat
     return report;
 }
 
-}  // namespace
+// Checks that the journal's records are intact and continue the database's
+// chain (db_end, from the same read transaction). Sets journal_fault when the
+// report's problem is the journal's.
+common::Result<VerifyReport> verify_journal(sqlite3* db, const std::string& path,
+                                            const std::string& journal_path, std::string_view bytes,
+                                            const ChainEnd& db_end, VerifyReport report,
+                                            bool& journal_fault) {
+    const detail::JournalScan scan = detail::parse_journal(bytes);
+    auto at = [&](std::uint64_t offset) {
+        return "journal " + journal_path + " record at offset " + std::to_string(offset);
+    };
+    auto lookup = detail::prepare(db, path, "SELECT hash FROM events WHERE seq = ?1");
+    if (!lookup) return std::unexpected(lookup.error());
 
-common::Result<VerifyReport> AuditLog::verify(const std::string& db_path) {
+    journal_fault = true;
+    bool beyond = false;  // past the database's last row
+    for (const detail::JournalRow& r : scan.rows) {
+        const detail::RecordView& e = r.record;
+        if (e.row.seq <= db_end.seq) {
+            // Flushed already, journal not yet emptied: must be the same row.
+            StmtReset reset(lookup->get());
+            sqlite3_bind_int64(lookup->get(), 1, e.row.seq);
+            const int rc = sqlite3_step(lookup->get());
+            if (rc == SQLITE_ROW) {
+                const std::string_view stored = col_text(lookup->get(), 0);
+                if (stored != e.hash) {
+                    return bad(report, e.row.seq,
+                               at(r.offset) + " differs from the database row with that seq (journal hash " +
+                                   short_hash(e.hash) + ", database hash " + short_hash(stored) + ")");
+                }
+            } else if (rc != SQLITE_DONE) {
+                return std::unexpected(
+                    detail::sqlite_error(db, path, "verify: looking up a journal seq", rc));
+            } else {
+                // Only seq <= 0 can be absent here: the database walk found 1..db_end.seq.
+                return bad(report, e.row.seq,
+                           at(r.offset) + " has seq " + std::to_string(e.row.seq) +
+                               ", which no database row can have");
+            }
+            continue;
+        }
+        if (!beyond) {
+            beyond = true;
+            if (e.row.seq != db_end.seq + 1) {
+                return bad(report, db_end.seq + 1,
+                           "journal does not continue the database: the database ends at seq " +
+                               std::to_string(db_end.seq) + " but the " + at(r.offset) + " is seq " +
+                               std::to_string(e.row.seq) + " (rows missing in between)");
+            }
+            if (e.prev_hash != db_end.hash) {
+                return bad(report, e.row.seq,
+                           "journal does not continue the database chain: " + at(r.offset) + " links to " +
+                               short_hash(e.prev_hash) + " but the database's last row (seq " +
+                               std::to_string(db_end.seq) + ") has hash " + short_hash(db_end.hash));
+            }
+        }
+        ++report.rows_checked;
+    }
+    if (scan.problem) {
+        const auto& p = *scan.problem;
+        std::int64_t seq = p.seq;
+        if (seq == 0) seq = scan.rows.empty() ? db_end.seq + 1 : scan.rows.back().record.row.seq + 1;
+        return bad(report, seq, at(p.offset) + ": " + p.reason);
+    }
+    // An incomplete final record is what a write in progress looks like from
+    // here; open() reports a torn one when it replays.
+    journal_fault = false;
+    return report;
+}
+
+// One attempt: the journal is read before the database snapshot is taken.
+// Rows only ever move from the journal to the database, so every journal row
+// is then either in that snapshot or after its end; reading the other way
+// round, a flush in between would make the journal seem to skip rows.
+common::Result<VerifyReport> verify_once(const std::string& db_path, const std::string& journal_path,
+                                         bool& journal_fault) {
+    journal_fault = false;
+    std::optional<std::string> journal;
+    {
+        common::UniqueFd fd(::open(journal_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+        if (fd) {
+            auto bytes = detail::read_whole_file(fd.get(), journal_path);
+            if (!bytes) {
+                return std::unexpected(bytes.error().wrap(prefix("verify: cannot read journal", db_path)));
+            }
+            journal = std::move(*bytes);
+        } else if (errno != ENOENT) {
+            return common::fail_errno(prefix("verify: cannot read journal " + journal_path, db_path));
+        }
+    }
+
     sqlite3* raw = nullptr;
     const int rc = sqlite3_open_v2(
         db_path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nullptr);
@@ -657,8 +1116,30 @@ common::Result<VerifyReport> AuditLog::verify(const std::string& db_path) {
     }
     if (auto st = detail::exec(db.get(), db_path, "BEGIN", "verify: BEGIN"); !st)
         return std::unexpected(st.error());
-    auto report = verify_snapshot(db.get(), db_path);
+    ChainEnd end;
+    auto report = verify_snapshot(db.get(), db_path, end);
+    if (report && report->ok && journal && !journal->empty()) {
+        report =
+            verify_journal(db.get(), db_path, journal_path, *journal, end, std::move(*report), journal_fault);
+    }
     sqlite3_exec(db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+    return report;
+}
+
+}  // namespace
+
+common::Result<VerifyReport> AuditLog::verify(const std::string& db_path) {
+    const std::string journal_path = detail::journal_path_for(db_path);
+    // A live daemon may empty the journal and append to it again while it is
+    // being read, which can look like damage. Real damage stays put, so a
+    // journal problem counts only if it shows on every attempt.
+    constexpr int attempts = 3;
+    common::Result<VerifyReport> report;
+    for (int i = 0; i < attempts; ++i) {
+        bool journal_fault = false;
+        report = verify_once(db_path, journal_path, journal_fault);
+        if (!report || report->ok || !journal_fault) break;
+    }
     return report;
 }
 

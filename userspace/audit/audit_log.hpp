@@ -3,6 +3,14 @@
 // reordering any row breaks the chain at that row; deleting the newest rows is
 // caught through sqlite_sequence (AUTOINCREMENT keeps the highest seq issued).
 //
+// Journal first: commit() does not touch SQLite. It write()s the batch's rows,
+// already chained, to the append-only file <db_path>.journal and queues them;
+// flush() later inserts the queue into SQLite in one transaction, off the
+// per-syscall path. When commit() has returned, the rows are as durable as a
+// SQLite WAL commit with synchronous=NORMAL: a crash of the process loses
+// none of them (open() replays the journal), a power cut may lose the last
+// ones. query() reads SQLite only, so rows show there after flush().
+//
 // Not thread-safe: the daemon's event loop owns the one AuditLog.
 #pragma once
 
@@ -47,30 +55,37 @@ inline constexpr std::string_view genesis_hash =
 // Version of the SQLite schema, stored in meta.schema_version.
 inline constexpr int schema_version = 1;
 
+// Bounds on rows journaled but not yet in SQLite. A commit() that would pass
+// either first flushes; if the database still does not take the rows, the
+// commit fails (ENOSPC) and the daemon denies: a broken database must stop
+// decisions, not let the queue grow until memory runs out.
+inline constexpr std::size_t max_queued_rows = 65536;
+inline constexpr std::size_t max_queued_bytes = std::size_t{64} << 20;  // encoded journal records
+
 // One row. Fields not meaningful for a kind stay empty / 0.
 struct Event {
-    std::int64_t seq = 0;          // assigned by append(); ignored on input
-    std::int64_t time_us = 0;      // wall clock, microseconds since epoch; append() fills when 0
+    std::int64_t seq = 0;      // assigned by append(); ignored on input
+    std::int64_t time_us = 0;  // wall clock, microseconds since epoch; append() fills when 0
     EventKind kind = EventKind::decision;
     std::int64_t session = 0;
     std::int64_t pid = 0;
-    std::string action;            // open | connect | exec
-    std::string object;            // path, "ip:port", unix socket path, binary + argv
-    std::string verdict;           // allow | deny | ask | approved | denied | timeout | cancelled
-    std::string rule;              // deciding rule name
-    std::int64_t request_id = 0;   // approval request id, when the row is about one
-    std::string actor;             // who decided: "policy", "user:alice(1000)", "timeout"
-    std::string scope;             // once | session (approvals)
-    std::string reason;            // free text from approver, or error text
-    std::int64_t latency_us = 0;   // from notification to verdict
-    std::string detail_json;       // extra structured data, a JSON object or empty
-    std::string prev_hash;         // hex; filled by append()
-    std::string hash;              // hex; filled by append()
+    std::string action;           // open | connect | exec
+    std::string object;           // path, "ip:port", unix socket path, binary + argv
+    std::string verdict;          // allow | deny | ask | approved | denied | timeout | cancelled
+    std::string rule;             // deciding rule name
+    std::int64_t request_id = 0;  // approval request id, when the row is about one
+    std::string actor;            // who decided: "policy", "user:alice(1000)", "timeout"
+    std::string scope;            // once | session (approvals)
+    std::string reason;           // free text from approver, or error text
+    std::int64_t latency_us = 0;  // from notification to verdict
+    std::string detail_json;      // extra structured data, a JSON object or empty
+    std::string prev_hash;        // hex; filled by append()
+    std::string hash;             // hex; filled by append()
 };
 
 struct VerifyReport {
     bool ok = true;
-    std::int64_t rows_checked = 0;
+    std::int64_t rows_checked = 0;   // database rows plus journal rows beyond them
     std::int64_t first_bad_seq = 0;  // 0 when ok
     std::string problem;             // why that row is bad (hash mismatch, gap, missing tail...)
 };
@@ -84,40 +99,78 @@ struct Filter {
 class AuditLog {
 public:
     // Opens (creating with 0600 if missing) the database, sets WAL and
-    // synchronous=NORMAL, creates the schema, and loads the chain head.
+    // synchronous=NORMAL, creates the schema, and loads the chain head. Then
+    // opens <db_path>.journal (0600) under an exclusive flock -- a second
+    // writer on the same log fails here -- and replays it: every record is
+    // checked (checksum, canonical form, hash, chain), rows newer than the
+    // database are inserted, and the journal is emptied. A damaged record that
+    // is not a torn final write fails open() with its offset and leaves both
+    // files untouched.
     [[nodiscard]] static common::Result<AuditLog> open(const std::string& db_path);
 
     // Opens an existing log for query() only (the `airlock audit` CLI): never
     // creates, chmods or writes the file and takes no write lock, so it cannot
-    // stall the daemon. append/begin/commit fail on it.
+    // stall the daemon. Never touches the journal, so rows not yet flushed by
+    // the writer are not shown. append/begin/commit/flush fail on it.
     [[nodiscard]] static common::Result<AuditLog> open_read_only(const std::string& db_path);
 
-    // Appends one row inside the current transaction if one is open (see
-    // Batch), else in its own transaction. Returns the row with seq and hashes.
+    // Chains one row. Inside begin()/commit() it is only kept in memory until
+    // commit(); outside, it is journaled at once, as a batch of one. Returns
+    // the row with seq and hashes. On failure the chain head is unchanged.
     [[nodiscard]] common::Result<Event> append(Event event);
 
-    // Groups appends into one transaction: the daemon appends every decision of
-    // one event-loop turn, commits, and only then releases the held calls.
+    // Groups appends: the daemon appends every decision of one event-loop
+    // turn, commits, and only then releases the held calls. commit() writes
+    // the whole batch to the journal with one write() (no SQLite work); when it
+    // returns the rows survive a crash of this process. On failure (ENOSPC,
+    // EIO, EFBIG, the queue bound) nothing of the batch stays in the journal,
+    // the batch is dropped and the head goes back to the last commit, as with
+    // rollback(); the caller must deny the turn's held calls.
     [[nodiscard]] common::Status begin();
     [[nodiscard]] common::Status commit();
     // Drops uncommitted rows; the in-memory chain head goes back to the last commit.
     void rollback();
 
+    // Inserts every queued (journaled) row into SQLite in one transaction,
+    // then empties the journal. On failure the rows stay queued and in the
+    // journal, and a later flush() retries. Costs a SQLite commit (tens of
+    // microseconds plus a few per row): call it when the event loop is idle
+    // or on a timer, not between a decision and its release.
+    [[nodiscard]] common::Status flush();
+    // Rows journaled but not yet in SQLite.
+    [[nodiscard]] std::size_t queued_rows() const;
+
+    // What open() had to repair or skip (rows recovered from the journal
+    // after an unclean shutdown, a torn final record ignored); empty when the
+    // previous writer shut down cleanly. For the daemon to log.
+    [[nodiscard]] std::string recovery_note() const;
+
+    // Reads SQLite only: rows appear after flush() (the batch being built and
+    // queued rows are not visible).
     [[nodiscard]] common::Result<std::vector<Event>> query(const Filter& filter) const;
 
     // Highest session and approval-request ids ever logged, so a restarted
-    // daemon never reuses an id that rows already refer to.
+    // daemon never reuses an id that rows already refer to. Counts queued and
+    // uncommitted rows as well as SQLite's.
     struct MaxIds {
         std::int64_t session = 0;
         std::int64_t request = 0;
     };
     [[nodiscard]] common::Result<MaxIds> max_ids() const;
 
-    // Re-reads every row from the file at db_path (read-only) and checks the chain.
+    // Re-reads every row from the file at db_path (read-only) and checks the
+    // chain; then, if <db_path>.journal is not empty, checks that its records
+    // are intact and continue the database's chain. Never writes either file.
     [[nodiscard]] static common::Result<VerifyReport> verify(const std::string& db_path);
+
+    // Test hook: releases the files the way a crash would (no flush, journal
+    // left as it is), leaving this object moved-from.
+    void abandon_for_test();
 
     AuditLog(AuditLog&&) noexcept;
     AuditLog& operator=(AuditLog&&) noexcept;
+    // Best-effort flush(), so a clean shutdown leaves the journal empty; an
+    // open batch is dropped, never half-committed.
     ~AuditLog();
 
 private:

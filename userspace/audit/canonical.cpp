@@ -79,7 +79,10 @@ void put_int(std::string& out, std::string_view name, std::int64_t v) {
 void put_str(std::string& out, std::string_view name, std::string_view v, bool last = false) {
     out += name;
     out += '=';
-    out += std::to_string(v.size());
+    std::array<char, 24> buf{};
+    auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v.size());
+    (void)ec;  // 24 bytes always hold a size_t
+    out.append(buf.data(), end);
     out += ':';
     out += v;
     if (!last) out += '|';
@@ -89,7 +92,12 @@ void put_str(std::string& out, std::string_view name, std::string_view v, bool l
 
 std::string canonical_form(const RowView& r) {
     std::string out;
-    out.reserve(256 + r.object.size() + r.reason.size() + r.detail_json.size());
+    append_canonical_form(out, r);
+    return out;
+}
+
+void append_canonical_form(std::string& out, const RowView& r) {
+    out.reserve(out.size() + 256 + r.object.size() + r.reason.size() + r.detail_json.size());
     out += "airlock-audit-v1|";
     put_int(out, "seq", r.seq);
     put_int(out, "time_us", r.time_us);
@@ -106,20 +114,45 @@ std::string canonical_form(const RowView& r) {
     put_str(out, "reason", r.reason);
     put_int(out, "latency_us", r.latency_us);
     put_str(out, "detail_json", r.detail_json, /*last=*/true);
-    return out;
 }
 
+namespace {
+
+// OpenSSL 3 looks the algorithm up in its provider table on every
+// EVP_DigestInit_ex(EVP_sha256()) and a fresh context costs an allocation;
+// together that is most of the cost of hashing one row. Both are kept per
+// thread (verify and tests may run on other threads than the daemon loop).
+class Sha256 {
+public:
+    Sha256() : md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)), ctx_(EVP_MD_CTX_new()) {}
+    Sha256(const Sha256&) = delete;
+    Sha256& operator=(const Sha256&) = delete;
+    ~Sha256() {
+        EVP_MD_CTX_free(ctx_);
+        EVP_MD_free(md_);
+    }
+    [[nodiscard]] EVP_MD_CTX* ctx() const { return ctx_; }
+    [[nodiscard]] const EVP_MD* md() const { return md_; }
+
+private:
+    EVP_MD* md_;
+    EVP_MD_CTX* ctx_;
+};
+
+}  // namespace
+
 common::Result<std::string> chain_hash(std::string_view prev_hash_hex, std::string_view canonical) {
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    if (ctx == nullptr) return common::fail("audit: EVP_MD_CTX_new failed");
+    thread_local Sha256 sha;
+    EVP_MD_CTX* ctx = sha.ctx();
+    if (ctx == nullptr || sha.md() == nullptr)
+        return common::fail("audit: SHA-256 is not available from OpenSSL");
     std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
     unsigned int md_len = 0;
-    const bool ok = EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
+    const bool ok = EVP_DigestInit_ex2(ctx, sha.md(), nullptr) == 1 &&
                     EVP_DigestUpdate(ctx, prev_hash_hex.data(), prev_hash_hex.size()) == 1 &&
                     EVP_DigestUpdate(ctx, "\n", 1) == 1 &&
                     EVP_DigestUpdate(ctx, canonical.data(), canonical.size()) == 1 &&
                     EVP_DigestFinal_ex(ctx, md.data(), &md_len) == 1;
-    EVP_MD_CTX_free(ctx);
     if (!ok || md_len != 32) return common::fail("audit: SHA-256 computation failed");
     static constexpr char hex[] = "0123456789abcdef";
     std::string out;

@@ -31,6 +31,8 @@ struct RowView {
 };
 
 [[nodiscard]] std::string canonical_form(const RowView& r);
+// Appends canonical_form(r) to out (no temporary string on the commit path).
+void append_canonical_form(std::string& out, const RowView& r);
 
 // Lowercase hex SHA-256(prev_hash_hex || "\n" || canonical).
 [[nodiscard]] common::Result<std::string> chain_hash(std::string_view prev_hash_hex,

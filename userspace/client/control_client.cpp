@@ -58,7 +58,9 @@ Result<protocol::Reply> ControlClient::call(const protocol::Request& request, in
     for (;;) {
         auto reply = next();
         if (!reply) return reply;
-        if (!reply->is_event && reply->id == r.id) return reply;
+        // An error the daemon could not tie to a request (oversized line, too
+        // many connections) carries no id; it is still the answer.
+        if (!reply->is_event && (reply->id == r.id || (!reply->ok && !reply->id))) return reply;
     }
 }
 

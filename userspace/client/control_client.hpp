@@ -26,7 +26,7 @@ public:
 
 private:
     common::UniqueFd fd_;
-    protocol::LineBuffer in_{protocol::k_max_line_bytes * 64};
+    protocol::LineBuffer in_{protocol::k_max_reply_line_bytes};
     std::int64_t next_id_ = 1;
 };
 

@@ -52,6 +52,8 @@ namespace {
 
 constexpr std::size_t k_resolved_memory = 4096;  // decided request ids remembered for late approvers
 constexpr auto k_sweep_interval = std::chrono::seconds(1);
+constexpr int k_idle_flush_ms = 5;
+constexpr auto k_max_flush_delay = std::chrono::milliseconds(200);
 
 enum class Tag : std::uint64_t { control = 1, client = 2, listener = 3, timer = 4, signal = 5 };
 std::uint64_t tag(Tag t, std::uint64_t value) { return (static_cast<std::uint64_t>(t) << 56) | value; }
@@ -213,6 +215,16 @@ struct Daemon::Impl {
         if (!appended) audit_failed = appended.error().to_string();
     }
     bool turn_open = false;
+    Clock::time_point last_flush = Clock::now();
+
+    void flush_audit() {
+        last_flush = Clock::now();
+        if (auto f = audit.flush(); !f)
+            // The rows stay in the journal and queued; decisions keep being
+            // recorded there until the queue bound, after which they are denied.
+            spdlog::error("audit database: {} ({} rows waiting in the journal)", f.error().to_string(),
+                          audit.queued_rows());
+    }
     std::string audit_failed;  // non-empty: this turn's transaction must not be trusted
 
     void commit_turn() {
@@ -373,7 +385,7 @@ struct Daemon::Impl {
 
     void read_client(Client& c) {
         char buf[16384];
-        alignas(cmsghdr) char control_buf[CMSG_SPACE(sizeof(int) * 4)];
+        alignas(cmsghdr) char control_buf[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(ucred))];
         for (;;) {
             iovec iov{buf, sizeof buf};
             msghdr msg{};
@@ -384,6 +396,18 @@ struct Daemon::Impl {
             ssize_t n = ::recvmsg(c.fd.get(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
             for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); n >= 0 && cm; cm = CMSG_NXTHDR(&msg, cm)) {
+                if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS) {
+                    ucred sender{};
+                    std::memcpy(&sender, CMSG_DATA(cm), sizeof sender);
+                    // pid 0: the bytes were queued before accept() finished and
+                    // the kernel attached no credentials; that tells nothing.
+                    if (sender.pid != 0 && sender.pid != c.peer.pid && !c.identity.inside_agent_session) {
+                        spdlog::warn("control connection of pid {} used by pid {}: refusing it from now on",
+                                     c.peer.pid, sender.pid);
+                        c.identity.inside_agent_session = true;
+                    }
+                    continue;
+                }
                 if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
                 std::size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
                 for (std::size_t i = 0; i < count; ++i) {
@@ -419,7 +443,16 @@ struct Daemon::Impl {
             return;
         }
         const auto id = request->id;
-        if (c.identity.inside_agent_session && !std::holds_alternative<protocol::HelloRequest>(request->body)) {
+        const bool launcher_attach = std::holds_alternative<protocol::SessionAttachRequest>(request->body) &&
+                                     c.creating_session.has_value();
+        if (!c.identity.inside_agent_session && !launcher_attach) {
+            // The peer may have joined a session since it connected (a launcher
+            // does, by design; it may then only attach).
+            auto cg = cgroup_of(c.peer.pid);
+            if (!cg || cgroups.is_session_path(*cg)) c.identity.inside_agent_session = true;
+        }
+        if (c.identity.inside_agent_session && !launcher_attach &&
+            !std::holds_alternative<protocol::HelloRequest>(request->body)) {
             // An agent must not steer its own supervision: no new sessions (which
             // would stack a filter of its choosing), no approvals, no peeking.
             reply_error(c, id, protocol::error_code::unauthorized,
@@ -588,8 +621,12 @@ struct Daemon::Impl {
     }
 
     void handle(Client& c, std::optional<std::int64_t> id, const protocol::SessionsListRequest&) {
+        // Argv and labels are the owner's business: shown to root, the owner, and the session's approvers.
         json list = json::array();
-        for (const auto& [sid, s] : sessions) list.push_back(session_json(s));
+        for (const auto& [sid, s] : sessions)
+            if (c.peer.uid == 0 || c.peer.uid == s.owner_uid || c.peer.uid == s.agent.uid ||
+                approval::may_see(c.identity, ownership(s), policy_of(s).approvers()))
+                list.push_back(session_json(s));
         reply_ok(c, id, {{"sessions", list}});
     }
 
@@ -624,8 +661,11 @@ struct Daemon::Impl {
         if (it == pending.end()) {
             if (auto r = resolved.find(request); r != resolved.end())
                 return reply_error(c, id, protocol::error_code::already_decided,
-                                   "request " + std::to_string(request) + " was already " + r->second.decision +
-                                       " by " + r->second.by);
+                                   "request " + std::to_string(request) + " was already " +
+                                       (r->second.decision == "timeout" ? std::string("decided by its timeout")
+                                        : r->second.decision == "cancelled"
+                                            ? "cancelled (" + r->second.by + ")"
+                                            : r->second.decision + " by " + r->second.by));
             return reply_error(c, id, protocol::error_code::not_found,
                                "no pending request " + std::to_string(request));
         }
@@ -1048,6 +1088,7 @@ struct Daemon::Impl {
             if (auto it = pending.find(rid); it != pending.end())
                 resolve_pending(it, "cancelled", "airlockd", "once", "daemon shutting down", nullptr);
         commit_turn();
+        flush_audit();
     }
 
     Status setup_control_socket() {
@@ -1072,6 +1113,12 @@ struct Daemon::Impl {
             return common::fail_errno("bind " + path.string());
         // Anyone may connect; every operation is authorized by the peer's credentials.
         ::chmod(path.c_str(), 0666);
+        // Per-message sender credentials: a connection handed to another process
+        // (say, into an agent session) is caught at its first line. Set on the
+        // listener so accepted sockets carry them from their first byte.
+        int one = 1;
+        if (::setsockopt(control.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one) != 0)
+            return common::fail_errno("setsockopt(SO_PASSCRED)");
         if (::listen(control.get(), 128) != 0) return common::fail_errno("listen");
         return {};
     }
@@ -1087,11 +1134,16 @@ struct Daemon::Impl {
     Status loop() {
         epoll_event events[64];
         while (!stopping) {
-            int n = ::epoll_wait(epoll.get(), events, 64, -1);
+            // Decisions reach the journal before agents are released (commit_turn);
+            // the SQLite copy is written when the loop has nothing else to do,
+            // and at least every k_max_flush_delay under constant load.
+            const bool rows_waiting = audit.queued_rows() > 0;
+            int n = ::epoll_wait(epoll.get(), events, 64, rows_waiting ? k_idle_flush_ms : -1);
             if (n < 0) {
                 if (errno == EINTR) continue;
                 return common::fail_errno("epoll_wait");
             }
+            if (rows_waiting && (n == 0 || Clock::now() - last_flush >= k_max_flush_delay)) flush_audit();
             for (int i = 0; i < n; ++i) {
                 std::uint64_t data = events[i].data.u64;
                 switch (tag_of(data)) {
@@ -1147,6 +1199,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(DaemonConfig config) {
         return fail(EINVAL, "invalid policy:" + all);
     }
     impl->policies = std::move(*policies);
+    if (auto note = impl->audit.recovery_note(); !note.empty()) spdlog::warn("audit log recovery: {}", note);
     auto ids = impl->audit.max_ids();
     if (!ids) return std::unexpected(ids.error());
     impl->next_session_id = ids->session + 1;

@@ -623,6 +623,47 @@ DocumentScan scan_documents(const std::string& text) {
     return scan;
 }
 
+// Flow collections ([ and {) nested deeper than this are refused before
+// yaml-cpp sees them: its recursion guard throws an exception whose type does
+// not reliably cross the shared-library boundary (seen under ASan), and the
+// stack is the daemon's.
+constexpr int k_max_flow_depth = 256;
+
+std::optional<YAML::Mark> too_deep_at(const std::string& text) {
+    int depth = 0, line = 0, column = 0;
+    char quote = 0;
+    bool comment = false;
+    for (std::size_t i = 0; i < text.size(); ++i, ++column) {
+        const char c = text[i];
+        if (c == '\n') {
+            line++;
+            column = -1;
+            comment = false;
+            continue;
+        }
+        if (comment) continue;
+        if (quote) {
+            if (quote == '"' && c == '\\') ++i, ++column;
+            else if (c == quote) quote = 0;
+            continue;
+        }
+        if (c == '#' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t')) comment = true;
+        else if (c == '"' || c == '\'') quote = c;
+        else if (c == '[' || c == '{') {
+            if (++depth > k_max_flow_depth) {
+                YAML::Mark mark;
+                mark.pos = static_cast<int>(i);
+                mark.line = line;
+                mark.column = column;
+                return mark;
+            }
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return std::nullopt;
+}
+
 std::string character_at(const std::string& text, const YAML::Mark& mark) {
     if (mark.pos < 0 || static_cast<std::size_t>(mark.pos) >= text.size()) return "end of input";
     const char c = text[static_cast<std::size_t>(mark.pos)];
@@ -660,6 +701,10 @@ std::expected<CompiledPolicy, std::vector<Diagnostic>> compile_policy(std::strin
     const std::string text(yaml_text);
     DocumentScan scan;
     YAML::Node root;
+    if (auto deep = too_deep_at(text)) {
+        d.error(*deep, "YAML nesting is too deep (more than " + std::to_string(k_max_flow_depth) + " levels)");
+        return std::unexpected(d.take());
+    }
     try {
         scan = scan_documents(text);
         if (scan.stuck_at) {
