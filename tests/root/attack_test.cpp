@@ -247,6 +247,10 @@ protected:
     }
     bool have_nobody() const { return nobody_uid_ != 0; }
     std::vector<std::string> as_nobody_args() const { return {"--user", "nobody"}; }
+    // Run as nobody when the machine has it (a stronger claim), else as root.
+    std::vector<std::string> unprivileged() const {
+        return have_nobody() ? as_nobody_args() : std::vector<std::string>{};
+    }
 
     // A second, innocent session: how long until its allowed read comes back?
     long long innocent_read_ms(std::chrono::milliseconds timeout, std::string* out = nullptr) {
@@ -357,6 +361,30 @@ TEST_F(AttackTest, SendmsgFastOpenDestinationRaceNeverReachesTheDeniedServer) {
     EXPECT_EQ(bad.accepted(), 0) << "connections to a denied address: " << r << out.err;
 }
 
+// connect() to 0.0.0.0 (and to ::) reaches the local host: the kernel routes
+// an unspecified destination to loopback. A policy that refuses loopback but
+// lets the agent reach other hosts on a port (keep it off the local database,
+// the Docker API on tcp/2375...) must see the address actually connected to.
+TEST_F(AttackTest, UnspecifiedDestinationIsDecidedAsLoopback) {
+    auto& d = start(
+        "  - name: no-local-admin\n"
+        "    match: { action: connect, dest: [\"127.0.0.0/8\", \"::1\"], port: [\"40000-49999\"] }\n"
+        "    verdict: deny\n"
+        "    errno: EACCES\n"
+        "  - name: remote-admin-ok\n"
+        "    match: { action: connect, dest: [\"0.0.0.0/0\", \"::/0\"], port: [\"40000-49999\"] }\n"
+        "    verdict: allow\n");
+    CountingServer local(40000, 49999, true, "local-admin");
+    ASSERT_GT(local.port(), 0);
+    const std::string port = std::to_string(local.port());
+    EXPECT_EQ(trim(d.run_probe({"connect", "127.0.0.1", port}).wait().out), "err EACCES");
+    auto any = d.run_probe({"connect", "0.0.0.0", port}).wait();
+    EXPECT_NE(trim(any.out), "ok local-admin") << "0.0.0.0 reached the loopback service the policy refuses";
+    auto mapped = d.run_probe({"connect", "::ffff:0.0.0.0", port}).wait();
+    EXPECT_NE(trim(mapped.out), "ok local-admin") << "::ffff:0.0.0.0 reached the loopback service";
+    EXPECT_EQ(local.accepted(), 0);
+}
+
 // ===== 3. No self-approval =======================================================
 
 // Every route from inside a session to the control socket is an agent's
@@ -438,6 +466,31 @@ TEST_F(AttackTest, AgentCannotExhaustTheControlConnections) {
     auto status = c->call({std::nullopt, protocol::StatusRequest{}});
     EXPECT_TRUE(status && status->ok) << r << ": an approver could not talk to the daemon: "
                                       << (status ? status->error_message : status.error().to_string());
+}
+
+// The shipped default policy allows connecting to any unix socket under /tmp
+// and /run (as does the test policy). Some of those sockets belong to command
+// servers running outside the session with the user's rights: tmux and screen
+// servers, the systemd user manager and session D-Bus (systemd-run --user).
+// Here a tmux server of the same user, outside the session, runs a command
+// for the agent that reads the secret.
+TEST_F(AttackTest, UnixSocketAllowanceDoesNotReachCommandServersOutsideTheSession) {
+    if (::access("/usr/bin/tmux", X_OK) != 0) GTEST_SKIP() << "needs /usr/bin/tmux";
+    auto& d = start();
+    // Where tmux puts it (/tmp/tmux-UID/), outside what the policy allows: the
+    // shipped policies ask for such sockets, and here nobody approves.
+    std::string sock = "/tmp/airlock-tmux-" + std::to_string(::getpid()) + ".sock", out = work_ + "/data/out";
+    ASSERT_EQ(Process::spawn({"/usr/bin/tmux", "-S", sock, "new-session", "-d", "sleep 20"}).wait().status, 0);
+    auto agent = Process::spawn({binary("airlock"), "--socket", d.socket(), "run", "--", "/usr/bin/tmux", "-S", sock,
+                                 "run-shell", "cat " + work_ + "/secret/key > " + out})
+                     .wait(10s);
+    std::this_thread::sleep_for(300ms);
+    std::ifstream in(out);
+    std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    (void)Process::spawn({"/usr/bin/tmux", "-S", sock, "kill-server"}).wait(5s);
+    ::unlink(sock.c_str());
+    EXPECT_EQ(got.find("TOP SECRET"), std::string::npos)
+        << "the agent had a tmux server outside the session read the secret (agent exit " << agent.status << ")";
 }
 
 // ===== 4. Filter escapes ===========================================================
@@ -553,6 +606,7 @@ TEST_F(AttackTest, FloodOfHeldOpensHitsTheLimitAndOthersStillWork) {
     EXPECT_GE(ms, 0);
     EXPECT_LT(ms, 3000) << "another session's read under the flood";
     std::string r = agent.line(20s);
+    std::printf("  %s (other session: %lld ms)\n", r.c_str(), ms);
     EXPECT_GT(field(r, "eagain"), 0) << r;
     EXPECT_GT(field(r, "erofs"), 0) << r;
     EXPECT_EQ(field(r, "other"), 0) << r;
@@ -580,7 +634,7 @@ TEST_F(AttackTest, BlockedConnectsDoNotStarveOtherSessions) {
         ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
         fillers.push_back(fd);
     }
-    Spawned agent(agent_argv({"connect-many", std::to_string(tarpit.port()), "6"}));
+    Spawned agent(agent_argv({"connect-many", std::to_string(tarpit.port()), "6"}, unprivileged()));
     std::this_thread::sleep_for(1500ms);
     std::string got;
     long long ms = innocent_connect_ms(good.port(), 6s, &got);
@@ -597,8 +651,9 @@ TEST_F(AttackTest, BlockedFifoOpensDoNotStarveOtherSessions) {
     auto& d = start();
     CountingServer good(20000, 29999);
     std::string fifo = work_ + "/data/fifo";
+    ::chmod((work_ + "/data").c_str(), 0777);
     {
-        Spawned agent(agent_argv({"fifo", fifo, "5"}));
+        Spawned agent(agent_argv({"fifo", fifo, "5"}, unprivileged()));
         std::this_thread::sleep_for(1500ms);
     }  // killed: its held opens are gone, the daemon's are not
     std::this_thread::sleep_for(300ms);
@@ -620,7 +675,8 @@ TEST_F(AttackTest, BlockedFifoOpensDoNotStarveOtherSessions) {
 TEST_F(AttackTest, FileLeaseCannotStallTheEventLoop) {
     auto& d = start();
     write_file(work_ + "/data/leased", "lease me");
-    Spawned agent(agent_argv({"lease", work_ + "/data/leased", "5"}));
+    ::chown((work_ + "/data/leased").c_str(), nobody_uid_, nobody_gid_);  // the agent's own file
+    Spawned agent(agent_argv({"lease", work_ + "/data/leased", "5"}, unprivileged()));
     std::this_thread::sleep_for(1s);
     std::string got;
     long long ms = innocent_read_ms(8s, &got);

@@ -52,7 +52,7 @@ inline std::string test_policy(const std::string& work, const std::string& extra
            "    match: { action: connect, dest: [\"127.0.0.1\"], port: [\"30000-39999\"] }\n"
            "    verdict: ask\n"
            "  - name: unix-sockets\n"
-           "    match: { action: connect, path: [\"/tmp/**\", \"/run/**\"] }\n"
+           "    match: { action: connect, path: [\"/tmp/airlock-test-*/**\"] }\n"
            "    verdict: allow\n"
            "  - name: no-egress\n"
            "    match: { action: connect, dest: [\"0.0.0.0/0\", \"::/0\"] }\n"

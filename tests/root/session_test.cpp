@@ -340,6 +340,38 @@ TEST_F(SessionTest, ConnectIsPerformedOnTheAgentsSocketWithTheCheckedAddress) {
     EXPECT_EQ(trim(d.run_probe({"sendto", "127.0.0.1", std::to_string(server.port())}).wait().out), "ok sent=4");
 }
 
+// The kernel records the connecting process for SO_PEERCRED: a unix server must
+// see the agent's identity, never airlockd's (root, outside any session).
+TEST_F(SessionTest, UnixConnectPeerIsTheAgentNotTheDaemon) {
+    passwd* nobody = ::getpwnam("nobody");
+    if (!nobody) GTEST_SKIP() << "needs the user 'nobody'";
+    auto& d = start();
+    std::string path = work_ + "/data/server.sock";
+    int server = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    ASSERT_EQ(::bind(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ::chmod(path.c_str(), 0777);
+    ::chmod(work_.c_str(), 0755);
+    ::chmod((work_ + "/data").c_str(), 0755);
+    ASSERT_EQ(::listen(server, 4), 0);
+    ucred peer{};
+    std::thread accepter([&] {
+        int c = ::accept(server, nullptr, nullptr);
+        socklen_t len = sizeof peer;
+        ::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &peer, &len);
+        ::close(c);
+    });
+    auto out = d.run_probe({"unix-connect", path}, {"--user", "nobody"}).wait();
+    accepter.join();
+    ::close(server);
+    EXPECT_EQ(trim(out.out), "ok") << out.err;
+    EXPECT_EQ(peer.uid, nobody->pw_uid);
+    EXPECT_EQ(peer.gid, nobody->pw_gid);
+    EXPECT_NE(peer.pid, d.pid()) << "the server saw airlockd as its peer";
+}
+
 TEST_F(SessionTest, HeldConnectWaitsForApproval) {
     auto& d = start();
     auto agent = d.run_probe({"connect", "127.0.0.1", "30001"});

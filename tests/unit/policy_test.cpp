@@ -1214,8 +1214,12 @@ TEST(Builtin, DefaultPolicyDecisions) {
     EXPECT_EQ(rule(connect_ip("1.2.3.4", 443)), "egress");
     EXPECT_EQ(rule(connect_ip("2606:4700::1111", 443)), "egress");
     EXPECT_EQ(verdict(connect_ip("8.8.8.8", 53)), Verdict::allow);
-    EXPECT_EQ(verdict(connect_unix("/run/dbus/system_bus_socket")), Verdict::allow);
-    EXPECT_EQ(verdict(connect_unix("/tmp/.X11-unix/X0")), Verdict::allow);
+    // Only name resolution is allowed outright: other local servers may act
+    // for the agent outside the session (tmux, user D-Bus, X11), so they ask.
+    EXPECT_EQ(verdict(connect_unix("/run/systemd/resolve/io.systemd.Resolve")), Verdict::allow);
+    EXPECT_EQ(verdict(connect_unix("/run/dbus/system_bus_socket")), Verdict::ask);
+    EXPECT_EQ(verdict(connect_unix("/tmp/.X11-unix/X0")), Verdict::ask);
+    EXPECT_EQ(verdict(connect_unix("/tmp/tmux-1000/default")), Verdict::ask);
     EXPECT_EQ(verdict(connect_unix("/var/run/docker.sock")), Verdict::ask);
     EXPECT_EQ(verdict(connect_unix("/home/alice/agent.sock")), Verdict::ask);
 

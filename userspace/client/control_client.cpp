@@ -47,7 +47,11 @@ Result<protocol::Reply> ControlClient::call(const protocol::Request& request, in
         ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
-            return common::fail_errno("sending to airlockd");
+            // The daemon may have answered and closed (a refused peer): its
+            // reason is still waiting to be read and says more than EPIPE.
+            auto error = common::fail_errno("sending to airlockd");
+            if (auto refused = next(); refused && !refused->ok && !refused->is_event) return refused;
+            return error;
         }
         sent += static_cast<std::size_t>(n);
         iov.iov_base = line.data() + sent;

@@ -53,6 +53,7 @@ namespace {
 constexpr std::size_t k_resolved_memory = 4096;  // decided request ids remembered for late approvers
 constexpr auto k_sweep_interval = std::chrono::seconds(1);
 constexpr int k_idle_flush_ms = 5;
+constexpr std::size_t k_max_clients_per_session = 4;
 constexpr auto k_max_flush_delay = std::chrono::milliseconds(200);
 
 enum class Tag : std::uint64_t { control = 1, client = 2, listener = 3, timer = 4, signal = 5 };
@@ -128,6 +129,7 @@ struct Client {
     bool closing = false;
     std::vector<UniqueFd> received_fds;
     std::optional<std::int64_t> creating_session;
+    std::string cgroup;  // of the peer at connect time
 };
 
 // Actions that run after the turn's audit transaction: `committed` when the
@@ -371,6 +373,28 @@ struct Daemon::Impl {
             for (gid_t g : c.identity.groups) c.identity.group_names.push_back(group_name(g));
             // A peer whose cgroup cannot be read is treated as inside a session: fail closed.
             auto cg = cgroup_of(c.peer.pid);
+            const bool from_session = !cg || cgroups.is_session_path(*cg) || c.peer.pid == ::getpid();
+            const std::string cgroup_key = cg ? *cg : std::string("?");
+            std::size_t same_uid = 0, same_cgroup = 0;
+            for (const auto& [other_id, other] : clients) {
+                same_uid += other.peer.uid == c.peer.uid;
+                same_cgroup += other.cgroup == cgroup_key;
+            }
+            // Agents may only say hello, and neither an agent nor one user may
+            // fill the table that approvers need: both are turned away before
+            // taking a slot once over their share.
+            const bool over = from_session ? same_cgroup >= k_max_clients_per_session
+                                           : (c.peer.uid != 0 && same_uid >= config.max_clients_per_user);
+            if (over) {
+                std::string line = protocol::encode_error({std::string(protocol::error_code::limit),
+                                                           from_session ? "too many control connections from this session"
+                                                                        : "too many control connections for this user",
+                                                           std::nullopt}) +
+                                   "\n";
+                (void)!::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+                continue;
+            }
+            c.cgroup = cgroup_key;
             // A peer that is this daemon (or a process that already exited) can
             // only be a connect made on some agent's behalf: never trust it.
             c.identity.inside_agent_session = !cg || cgroups.is_session_path(*cg) || c.peer.pid == ::getpid();
@@ -819,18 +843,28 @@ struct Daemon::Impl {
 
     void perform(Session& s, const std::shared_ptr<supervisor::HeldCall>& call) {
         if (supervisor::may_block(*call)) {
-            auto ctx = agent_context(s);
-            ctx.in_session = nullptr;  // the worker must not touch daemon state
-            int listener = call->listener_fd;
-            bool queued = workers->submit([call, ctx] {
-                if (auto r = supervisor::perform_allowed(*call, ctx); !r)
-                    spdlog::debug("held call {} not answered: {}", call->id, r.error().to_string());
-            });
-            if (!queued) (void)supervisor::answer_error(listener, call->id, EAGAIN);
+            submit_blocking(s, call);
             return;
         }
-        if (auto r = supervisor::perform_allowed(*call, agent_context(s)); !r)
-            spdlog::debug("session {}: held call {} not answered: {}", s.id, call->id, r.error().to_string());
+        call->nonblocking_open_first = true;
+        auto r = supervisor::perform_allowed(*call, agent_context(s));
+        if (!r && r.error().code == EWOULDBLOCK && !call->nonblocking_open_first) {
+            // A lease holder must answer first: wait for it off the event loop.
+            submit_blocking(s, call);
+            return;
+        }
+        if (!r) spdlog::debug("session {}: held call {} not answered: {}", s.id, call->id, r.error().to_string());
+    }
+
+    void submit_blocking(Session& s, const std::shared_ptr<supervisor::HeldCall>& call) {
+        auto ctx = agent_context(s);
+        ctx.in_session = nullptr;  // the worker must not touch daemon state
+        int listener = call->listener_fd;
+        bool queued = workers->submit([call, ctx] {
+            if (auto r = supervisor::perform_allowed(*call, ctx); !r)
+                spdlog::debug("held call {} not answered: {}", call->id, r.error().to_string());
+        });
+        if (!queued) (void)supervisor::answer_error(listener, call->id, EAGAIN);
     }
 
     void hold(Session& s, const std::shared_ptr<supervisor::HeldCall>& call, const policy::Decision& decision,
@@ -1137,13 +1171,12 @@ struct Daemon::Impl {
             // Decisions reach the journal before agents are released (commit_turn);
             // the SQLite copy is written when the loop has nothing else to do,
             // and at least every k_max_flush_delay under constant load.
-            const bool rows_waiting = audit.queued_rows() > 0;
-            int n = ::epoll_wait(epoll.get(), events, 64, rows_waiting ? k_idle_flush_ms : -1);
+            int n = ::epoll_wait(epoll.get(), events, 64, audit.queued_rows() > 0 ? k_idle_flush_ms : -1);
             if (n < 0) {
                 if (errno == EINTR) continue;
                 return common::fail_errno("epoll_wait");
             }
-            if (rows_waiting && (n == 0 || Clock::now() - last_flush >= k_max_flush_delay)) flush_audit();
+
             for (int i = 0; i < n; ++i) {
                 std::uint64_t data = events[i].data.u64;
                 switch (tag_of(data)) {
@@ -1162,6 +1195,10 @@ struct Daemon::Impl {
                 }
             }
             commit_turn();
+            // After the turn's agents are released, so the copy into SQLite
+            // never delays an answer.
+            if (audit.queued_rows() > 0 && (n == 0 || Clock::now() - last_flush >= k_max_flush_delay))
+                flush_audit();
         }
         shutdown();
         return {};

@@ -27,6 +27,7 @@ struct DaemonConfig {
     std::size_t max_pending_total = 8192;
     std::size_t max_pending_per_session = 1024;
     std::size_t max_clients = 256;
+    std::size_t max_clients_per_user = 32;     // root is bounded by max_clients only
     std::size_t max_client_output = 4 * 1024 * 1024;  // a slow watcher is dropped past this
     std::size_t worker_threads = 4;
     std::size_t max_worker_queue = 4096;

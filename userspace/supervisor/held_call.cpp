@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -72,6 +73,16 @@ std::string controlling_tty_of(pid_t tgid) {
     if (major == 4 && minor < 64) return "/dev/tty" + std::to_string(minor);
     if (major == 4) return "/dev/ttyS" + std::to_string(minor - 64);
     return {};
+}
+
+bool is_userfaultfd_device(const Resolved& target) {
+    if (!target.exists || !S_ISCHR(target.st.st_mode)) return false;
+    if (target.policy_path == "/dev/userfaultfd") return true;
+    static const dev_t device = [] {
+        struct stat st {};
+        return ::stat("/dev/userfaultfd", &st) == 0 && S_ISCHR(st.st_mode) ? st.st_rdev : dev_t{0};
+    }();
+    return device != 0 && target.st.st_rdev == device;
 }
 
 mode_t umask_of(pid_t tid) {
@@ -243,6 +254,12 @@ Status decode_open(HeldCall& call, const seccomp_notif& n, const AgentContext& a
     call.target = std::move(*resolved);
     call.query.path = call.target.policy_path;
     call.object = call.target.policy_path;
+    if (is_userfaultfd_device(call.target)) {
+        // A userfaultfd region behind a path pointer would stall the daemon's
+        // reads of agent memory forever; refused like the syscall, whatever the policy.
+        call.immediate_errno = EPERM;
+        return {};
+    }
     if (!call.target.exists) {
         call.query.access |= policy::access_create;
     } else {
@@ -279,14 +296,24 @@ Status decode_destination(HeldCall& call, const AgentContext& agent, int root_fd
     call.object = describe_address(call.address, call.address_len);
     const int family = call.address.ss_family;
     if (family == AF_INET && call.address_len >= sizeof(sockaddr_in)) {
-        const auto* in = reinterpret_cast<const sockaddr_in*>(&call.address);
+        auto* in = reinterpret_cast<sockaddr_in*>(&call.address);
+        // The kernel sends a connect to 0.0.0.0 to this host: decide it, and
+        // perform it, as the loopback address it really is.
+        if (in->sin_addr.s_addr == htonl(INADDR_ANY)) in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        call.object = describe_address(call.address, call.address_len);
         policy::IpAddress ip;
         ip.family = AF_INET;
         std::memcpy(ip.bytes.data(), &in->sin_addr, 4);
         call.query.address = ip;
         call.query.port = ntohs(in->sin_port);
     } else if (family == AF_INET6 && call.address_len >= sizeof(sockaddr_in6)) {
-        const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&call.address);
+        auto* in6 = reinterpret_cast<sockaddr_in6*>(&call.address);
+        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) {
+            in6->sin6_addr = in6addr_loopback;  // [::] is this host too
+        } else if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr32[3] == htonl(INADDR_ANY)) {
+            in6->sin6_addr.s6_addr32[3] = htonl(INADDR_LOOPBACK);
+        }
+        call.object = describe_address(call.address, call.address_len);
         policy::IpAddress ip;
         ip.family = AF_INET6;
         std::memcpy(ip.bytes.data(), &in6->sin6_addr, 16);
@@ -388,6 +415,56 @@ Status read_iovecs(HeldCall& call, pid_t pid, std::uint64_t iov_ptr, std::size_t
     return {};
 }
 
+Result<UniqueFd> take_agent_fd(pid_t tgid, int fd);
+
+// A send with no destination in memory the agent can still rewrite is safe to
+// CONTINUE only on a connected stream socket, where the kernel ignores
+// msg_name. On anything else (a datagram socket, connected or not; an
+// unconnected TCP socket with MSG_FASTOPEN) a racing thread could add a
+// destination after the check, so the daemon sends the payload itself.
+Status decode_destinationless_send(HeldCall& call, pid_t pid, const msghdr& msg) {
+    auto sock = take_agent_fd(call.tgid, call.sockfd);
+    if (!sock) {
+        call.immediate_errno = EBADF;
+        return {};
+    }
+    int domain = 0, type = 0;
+    socklen_t len = sizeof domain;
+    if (::getsockopt(sock->get(), SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) {
+        call.immediate_errno = errno == ENOTSOCK ? ENOTSOCK : EBADF;
+        return {};
+    }
+    len = sizeof type;
+    ::getsockopt(sock->get(), SOL_SOCKET, SO_TYPE, &type, &len);
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof peer;
+    if (type == SOCK_STREAM && ::getpeername(sock->get(), reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0) {
+        call.immediate_continue = true;
+        return {};
+    }
+    call.socket_domain = domain;
+    call.address_len = 0;
+    call.allow_without_policy = "connected-peer";
+    call.object = "send to the connected peer";
+    call.query.action = policy::Action::connect;
+    if (auto r = read_iovecs(call, pid, reinterpret_cast<std::uint64_t>(msg.msg_iov), msg.msg_iovlen);
+        !r || call.immediate_errno)
+        return r;
+    if (msg.msg_controllen) {
+        if (msg.msg_controllen > k_max_control) {
+            call.immediate_errno = ENOBUFS;
+            return {};
+        }
+        call.control.resize(msg.msg_controllen);
+        if (!read_remote(pid, reinterpret_cast<std::uint64_t>(msg.msg_control), call.control.data(),
+                         call.control.size())) {
+            call.immediate_errno = EFAULT;
+            return {};
+        }
+    }
+    return {};
+}
+
 Status decode_send(HeldCall& call, const seccomp_notif& n, const AgentContext& agent, int root_fd) {
     call.kind = CallKind::send;
     const auto* a = n.data.args;
@@ -409,8 +486,16 @@ Status decode_send(HeldCall& call, const seccomp_notif& n, const AgentContext& a
                 call.immediate_errno = EOPNOTSUPP;
                 return {};
             }
-        call.immediate_continue = true;
-        return {};
+        if (msgs.empty()) {
+            call.immediate_continue = true;
+            return {};
+        }
+        // Emulated, only the first message is sent and 1 returned: a short
+        // count is sendmmsg's documented contract, and callers (glibc's
+        // resolver among them) send the rest again.
+        call.send_flags = static_cast<int>(a[3]);
+        call.mmsg_len_address = a[1] + offsetof(mmsghdr, msg_len);
+        return decode_destinationless_send(call, n.pid, msgs[0].msg_hdr);
     }
     std::uint64_t name_ptr = 0, name_len = 0;
     if (n.data.nr == SYS_sendto) {
@@ -433,8 +518,8 @@ Status decode_send(HeldCall& call, const seccomp_notif& n, const AgentContext& a
             return {};
         }
         if (!msg.msg_name) {
-            call.immediate_continue = true;
-            return {};
+            call.send_flags = static_cast<int>(a[2]);
+            return decode_destinationless_send(call, n.pid, msg);
         }
         name_ptr = reinterpret_cast<std::uint64_t>(msg.msg_name);
         name_len = msg.msg_namelen;
@@ -650,7 +735,16 @@ Result<long> perform_open(HeldCall& call, const AgentContext& agent) {
                 std::snprintf(magic, sizeof magic, "%s", agent_tty.c_str());
             }
             mode_t mode = tmpfile ? (call.open_mode & ~umask_of(call.tid)) : 0;
-            opened.reset(::open(magic, reopen_flags, mode));
+            // O_NONBLOCK: a lease on the file (the agent can take one on its own
+            // files) would otherwise hold this thread up to lease-break-time;
+            // with it the open fails EWOULDBLOCK and is retried off the event loop.
+            const bool lease_safe = call.nonblocking_open_first && !(flags & O_NONBLOCK);
+            opened.reset(::open(magic, reopen_flags | (lease_safe ? O_NONBLOCK : 0), mode));
+            if (!opened && lease_safe && errno == EWOULDBLOCK) {
+                call.nonblocking_open_first = false;
+                return fail(EWOULDBLOCK, "open would wait for a lease break");
+            }
+            if (opened && lease_safe) ::fcntl(opened.get(), F_SETFL, ::fcntl(opened.get(), F_GETFL) & ~O_NONBLOCK);
         }
     }
 open_failed:
@@ -716,7 +810,7 @@ Result<long> perform_socket_call(HeldCall& call, const AgentContext& agent) {
         }
         iovec iov{call.payload.data(), call.payload.size()};
         msghdr msg{};
-        msg.msg_name = &dest;
+        msg.msg_name = dest_len ? &dest : nullptr;
         msg.msg_namelen = dest_len;
         msg.msg_iov = &iov;
         msg.msg_iovlen = 1;
@@ -724,7 +818,7 @@ Result<long> perform_socket_call(HeldCall& call, const AgentContext& agent) {
         msg.msg_controllen = control.size();
         SocketOperation op{sock->get(), reinterpret_cast<const sockaddr*>(&dest), dest_len,
                            call.kind == CallKind::send, &msg, call.send_flags | MSG_NOSIGNAL};
-        if (call.address.ss_family == AF_UNIX) {
+        if (call.address.ss_family == AF_UNIX || call.socket_domain == AF_UNIX) {
             auto r = run_in_agent_process(agent.creds, agent.cgroup_procs, socket_operation, &op);
             if (!r) return std::unexpected(r.error());
             result = *r;
@@ -738,6 +832,13 @@ Result<long> perform_socket_call(HeldCall& call, const AgentContext& agent) {
         // The agent asked without MSG_NOSIGNAL: it would have got SIGPIPE from the kernel.
         if (call.kind == CallKind::send && result == -EPIPE && !(call.send_flags & MSG_NOSIGNAL))
             ::syscall(SYS_tgkill, call.tgid, call.tid, SIGPIPE);
+    }
+    if (call.mmsg_len_address && result >= 0) {
+        // sendmmsg reports each message's length in the caller's array.
+        unsigned int sent_len = static_cast<unsigned int>(result);
+        iovec local{&sent_len, sizeof sent_len};
+        iovec remote{reinterpret_cast<void*>(call.mmsg_len_address), sizeof sent_len};
+        result = ::process_vm_writev(call.tgid, &local, 1, &remote, 1, 0) == sizeof sent_len ? 1 : -EFAULT;
     }
     Status sent = result >= 0 ? send_response(call.listener_fd, call.id, result, 0, 0)
                               : send_response(call.listener_fd, call.id, 0, static_cast<int>(result), 0);

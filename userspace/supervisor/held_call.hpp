@@ -87,6 +87,13 @@ struct HeldCall {
     std::vector<char> payload;
     std::vector<char> control;
     int send_flags = 0;
+    int socket_domain = AF_UNSPEC;        // of the agent's socket, when a destination-less send is emulated
+    std::uint64_t mmsg_len_address = 0;   // sendmmsg: where the kernel would store msg_len of message 0
+
+    // Set by the event loop, which must not block: the first attempt opens
+    // with O_NONBLOCK and reports EWOULDBLOCK (a lease) instead of waiting;
+    // the caller then retries on a worker with this cleared.
+    bool nonblocking_open_first = false;
 
     // exec
     std::vector<std::string> argv;
@@ -106,7 +113,9 @@ struct HeldCall {
 
 // Performs an allowed call on the agent's behalf and answers the notification.
 // Returns the result the agent sees (>= 0, or -errno) for the audit log; an
-// error means the answer could not be delivered (the agent is gone).
+// error means the answer could not be delivered (the agent is gone), or, with
+// code EWOULDBLOCK, that the call is NOT answered yet and must be retried
+// where blocking is fine (see HeldCall::nonblocking_open_first).
 [[nodiscard]] common::Result<long> perform_allowed(HeldCall& call, const AgentContext& agent);
 
 // Answers with an error (errno > 0) or lets the call proceed.

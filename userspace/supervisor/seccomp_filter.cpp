@@ -30,6 +30,9 @@ constexpr int k_notified[] = {
 constexpr int k_refused[] = {
     SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register),
     SCMP_SYS(open_by_handle_at), SCMP_SYS(ptrace), SCMP_SYS(process_vm_writev),
+    // Both reach into other processes of the same user outside the session:
+    // another process's fds (an fd is an open the daemon never decided) and memory.
+    SCMP_SYS(pidfd_getfd), SCMP_SYS(process_vm_readv),
     SCMP_SYS(userfaultfd), SCMP_SYS(setns), SCMP_SYS(mount), SCMP_SYS(umount2),
     SCMP_SYS(pivot_root), SCMP_SYS(chroot), SCMP_SYS(fsopen), SCMP_SYS(fsmount),
     SCMP_SYS(fsconfig), SCMP_SYS(move_mount), SCMP_SYS(open_tree), SCMP_SYS(mount_setattr),
