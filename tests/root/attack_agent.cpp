@@ -23,14 +23,23 @@
 //   fifo PATH N                        mkfifo PATH; N threads open it for reading
 //   lease PATH HOLD                    read lease on PATH, then open PATH for writing; unlock after HOLD s
 //   proc-tricks WORK DAEMON_PID        /proc and /dev/fd routes to the secret, the daemon and our pipes
+//   race-fdswap OK BAD ITER            sendmsg(MSG_FASTOPEN) on an fd number swapped between a connected
+//                                      socket and a fresh one, msg_name flipping between NULL and BAD
+//   lease-many DIR N HOLD              N files with read leases, each opened for writing; unlock after HOLD s
+//   hold-secret-spin PATH              (outside) spin with PATH's bytes in a stack buffer; prints pid
+//   perf-peek PID                      sample PID's user stack with perf_event_open; look for "TOP SECRET"
+//   raw-udp OK BAD                     (root) IP_HDRINCL datagram: the sockaddr names OK, the header BAD
 //   read PATH                          open+read; prints "ok BYTES" or "err ERRNO"
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/io_uring.h>
+#include <linux/perf_event.h>
 #include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
@@ -231,6 +240,136 @@ int race_tfo(int ok_port, int bad_port, int iterations) {
     stop = true;
     flipper.join();
     return say("sent=" + std::to_string(sent) + " denied=" + std::to_string(denied) + " other=" + std::to_string(other));
+}
+
+int race_fdswap(int ok_port, int bad_port, int iterations) {
+    sockaddr_in ok = loopback(ok_port), bad = loopback(bad_port);
+    int connected = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(connected, reinterpret_cast<sockaddr*>(&ok), sizeof ok) != 0)
+        return say("connect " + errno_name(errno));
+    const int slot = ::dup(connected);
+    char payload[] = "x";
+    iovec iov{payload, 1};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_namelen = sizeof bad;
+    std::atomic<bool> stop{false};
+    std::thread flipper([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+            // What the daemon should see: the connected stream, no destination.
+            __atomic_store_n(&msg.msg_name, static_cast<void*>(nullptr), __ATOMIC_RELAXED);
+            ::dup2(connected, slot);
+            for (int i = 0; i < 200; ++i) __asm__ volatile("" ::: "memory");
+            // What the kernel may see after CONTINUE: a fresh socket and a destination.
+            int fresh = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            ::dup2(fresh, slot);
+            ::close(fresh);
+            __atomic_store_n(&msg.msg_name, static_cast<void*>(&bad), __ATOMIC_RELAXED);
+            for (int i = 0; i < 200; ++i) __asm__ volatile("" ::: "memory");
+        }
+    });
+    int sent = 0, denied = 0, other = 0;
+    for (int i = 0; i < iterations; ++i) {
+        ssize_t n = ::sendmsg(slot, &msg, MSG_FASTOPEN | MSG_NOSIGNAL);
+        if (n > 0) ++sent;
+        else if (errno == ENETUNREACH) ++denied;
+        else ++other;
+    }
+    stop = true;
+    flipper.join();
+    return say("sent=" + std::to_string(sent) + " denied=" + std::to_string(denied) + " other=" + std::to_string(other));
+}
+
+int lease_many(const std::string& dir, int count, int hold) {
+    ::signal(SIGIO, SIG_IGN);
+    std::vector<int> held;
+    std::vector<std::string> paths;
+    for (int i = 0; i < count; ++i) {
+        std::string path = dir + "/lease-" + std::to_string(i);
+        int c = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (c < 0) return say("create " + errno_name(errno));
+        ::close(c);
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return say("open " + errno_name(errno));
+        if (::fcntl(fd, F_SETLEASE, F_RDLCK) != 0) return say("setlease " + errno_name(errno));
+        held.push_back(fd);
+        paths.push_back(path);
+    }
+    std::vector<std::thread> writers;
+    for (const auto& path : paths) writers.emplace_back([path] { ::open(path.c_str(), O_WRONLY | O_CLOEXEC); });
+    ::sleep(static_cast<unsigned>(hold));
+    for (int fd : held) ::fcntl(fd, F_SETLEASE, F_UNLCK);
+    for (auto& t : writers) t.join();
+    return say("leased " + std::to_string(count));
+}
+
+[[noreturn]] void hold_secret_spin(const std::string& path) {
+    char secret[64] = {};
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    char tmp[64] = {};
+    if (fd < 0 || ::read(fd, tmp, sizeof tmp - 1) <= 0) {
+        say("err");
+        ::_exit(1);
+    }
+    say("pid=" + std::to_string(::getpid()));
+    auto end = Clock::now() + std::chrono::seconds(30);
+    while (Clock::now() < end)
+        for (std::size_t i = 0; i < sizeof tmp; ++i) {
+            secret[i] = tmp[i];
+            __asm__ volatile("" : : "r"(secret) : "memory");  // keep the stack copy live
+        }
+    ::_exit(0);
+}
+
+int perf_peek(pid_t pid) {
+    perf_event_attr attr{};
+    attr.size = sizeof attr;
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.config = PERF_COUNT_SW_TASK_CLOCK;
+    attr.sample_period = 100000;  // every 100 us of the target's CPU time
+    attr.sample_type = PERF_SAMPLE_STACK_USER | PERF_SAMPLE_REGS_USER;
+    attr.sample_regs_user = 1ULL << 7;  // x86 SP
+    attr.sample_stack_user = 4096;
+    attr.exclude_kernel = 1;
+    attr.exclude_hv = 1;
+    attr.disabled = 1;
+    long fd = ::syscall(SYS_perf_event_open, &attr, pid, -1, -1, 0UL);
+    if (fd < 0) return say("perf_event_open=" + errno_name(errno));
+    const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const std::size_t size = page * (1 + 64);
+    void* ring = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, static_cast<int>(fd), 0);
+    if (ring == MAP_FAILED) return say("perf_event_open=ok mmap=" + errno_name(errno));
+    ::ioctl(static_cast<int>(fd), PERF_EVENT_IOC_ENABLE, 0);
+    ::usleep(300 * 1000);
+    ::ioctl(static_cast<int>(fd), PERF_EVENT_IOC_DISABLE, 0);
+    const char* data = static_cast<const char*>(ring) + page;
+    bool found = ::memmem(data, size - page, "TOP SECRET", 10) != nullptr;
+    return say(std::string("perf_event_open=ok found=") + (found ? "1" : "0"));
+}
+
+int raw_udp(int ok_port, int bad_port) {
+    int fd = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);  // IPPROTO_RAW implies IP_HDRINCL
+    if (fd < 0) return say("raw socket " + errno_name(errno));
+    struct {
+        iphdr ip;
+        udphdr udp;
+        char data[8];
+    } __attribute__((packed)) pkt{};
+    std::memcpy(pkt.data, "raw-udp", 8);
+    pkt.ip.version = 4;
+    pkt.ip.ihl = 5;
+    pkt.ip.ttl = 64;
+    pkt.ip.protocol = IPPROTO_UDP;
+    pkt.ip.saddr = htonl(INADDR_LOOPBACK);
+    pkt.ip.daddr = htonl(INADDR_LOOPBACK);
+    pkt.udp.source = htons(12345);
+    pkt.udp.dest = htons(static_cast<uint16_t>(bad_port));  // where it really goes
+    pkt.udp.len = htons(static_cast<uint16_t>(sizeof pkt.udp + sizeof pkt.data));
+    pkt.udp.check = 0;
+    sockaddr_in to = loopback(ok_port);  // what the daemon is shown
+    ssize_t n = ::sendto(fd, &pkt, sizeof pkt, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    return say(n > 0 ? "raw sent=" + std::to_string(n) : "raw err " + errno_name(errno));
 }
 
 // ---- the control socket -------------------------------------------------------
@@ -727,7 +866,10 @@ int proc_tricks(const std::string& work, const std::string& daemon_pid) {
     show("cwd_relative_secret", open_and_read("key"));
     show("proc_cwd_secret", open_and_read("/proc/self/cwd/key"));
     show("dotdot_secret", open_and_read("../data/../secret/./key"));
-    if (::chdir("/proc/self") == 0) show("chdir_proc_self_root_secret", open_and_read(("root" + secret).c_str()));
+    if (::chdir("/proc/self") == 0) {
+        show("chdir_proc_self_root_secret", open_and_read(("root" + secret).c_str()));
+        show("chdir_proc_self_root_public", open_and_read(("root" + work + "/public/key").c_str()));
+    }
     if (::chdir(work.c_str()) != 0) show("chdir back", "err " + errno_name(errno));
 
     int p[2];
@@ -782,6 +924,11 @@ int main(int argc, char** argv) {
     if (cmd == "fifo") return fifo(arg(1), num(2));
     if (cmd == "lease") return lease(arg(1), num(2));
     if (cmd == "proc-tricks") return proc_tricks(arg(1), arg(2));
+    if (cmd == "race-fdswap") return race_fdswap(num(1), num(2), num(3));
+    if (cmd == "lease-many") return lease_many(arg(1), num(2), num(3));
+    if (cmd == "hold-secret-spin") hold_secret_spin(arg(1));
+    if (cmd == "perf-peek") return perf_peek(num(1));
+    if (cmd == "raw-udp") return raw_udp(num(1), num(2));
     if (cmd == "read") return say(open_and_read(arg(1).c_str()));
     std::fprintf(stderr, "unknown command %s\n", cmd.c_str());
     return 2;

@@ -3,6 +3,7 @@
 // fails here has found a way through; see the comment above each test for the
 // invariant it defends.
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <sched.h>
@@ -361,6 +362,23 @@ TEST_F(AttackTest, SendmsgFastOpenDestinationRaceNeverReachesTheDeniedServer) {
     EXPECT_EQ(bad.accepted(), 0) << "connections to a denied address: " << r << out.err;
 }
 
+// The fix for the race above CONTINUEs a destination-less sendmsg when the fd
+// is a connected stream at decode time; the kernel then looks the fd number up
+// again. A racing thread swaps a fresh, unconnected socket onto that number
+// and sets msg_name: MSG_FASTOPEN then connects it to the denied address.
+TEST_F(AttackTest, SendmsgFdSwapRaceNeverReachesTheDeniedServer) {
+    std::ifstream tfo("/proc/sys/net/ipv4/tcp_fastopen");
+    int mode = 0;
+    if (!(tfo >> mode) || !(mode & 1)) GTEST_SKIP() << "TCP Fast Open client side disabled";
+    start();
+    CountingServer ok(20000, 29999), bad(40000, 49999);
+    ASSERT_GT(bad.port(), 0);
+    auto out = attack({"race-fdswap", std::to_string(ok.port()), std::to_string(bad.port()), "3000"});
+    std::string r = trim(out.out);
+    std::this_thread::sleep_for(100ms);
+    EXPECT_EQ(bad.accepted(), 0) << "connections to a denied address: " << r << out.err;
+}
+
 // connect() to 0.0.0.0 (and to ::) reaches the local host: the kernel routes
 // an unspecified destination to loopback. A policy that refuses loopback but
 // lets the agent reach other hosts on a port (keep it off the local database,
@@ -383,6 +401,76 @@ TEST_F(AttackTest, UnspecifiedDestinationIsDecidedAsLoopback) {
     auto mapped = d.run_probe({"connect", "::ffff:0.0.0.0", port}).wait();
     EXPECT_NE(trim(mapped.out), "ok local-admin") << "::ffff:0.0.0.0 reached the loopback service";
     EXPECT_EQ(local.accepted(), 0);
+}
+
+// The host's own addresses are this host too: a service listening on all
+// addresses is reached through eth0's address as well as through 127.0.0.1.
+TEST_F(AttackTest, HostsOwnAddressIsDecidedAsLoopback) {
+    std::string own;
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) == 0) {
+        for (ifaddrs* i = list; i && own.empty(); i = i->ifa_next) {
+            if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+            auto* in = reinterpret_cast<sockaddr_in*>(i->ifa_addr);
+            if ((ntohl(in->sin_addr.s_addr) >> 24) == 127) continue;
+            char buf[INET_ADDRSTRLEN];
+            own = ::inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+        }
+        ::freeifaddrs(list);
+    }
+    if (own.empty()) GTEST_SKIP() << "no non-loopback IPv4 address on this host";
+    auto& d = start(
+        "  - name: no-local-admin\n"
+        "    match: { action: connect, dest: [\"127.0.0.0/8\", \"::1\"], port: [\"40000-49999\"] }\n"
+        "    verdict: deny\n"
+        "    errno: EACCES\n"
+        "  - name: remote-admin-ok\n"
+        "    match: { action: connect, dest: [\"0.0.0.0/0\", \"::/0\"], port: [\"40000-49999\"] }\n"
+        "    verdict: allow\n");
+    // A local service bound to every address (INADDR_ANY), as most are.
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    int port = 0;
+    for (int p = 40000 + ::getpid() % 9000; p < 49999 && !port; ++p) {
+        addr.sin_port = htons(static_cast<uint16_t>(p));
+        if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) port = p;
+    }
+    ASSERT_GT(port, 0);
+    ::listen(fd, 16);
+    EXPECT_EQ(trim(d.run_probe({"connect", "127.0.0.1", std::to_string(port)}).wait().out), "err EACCES");
+    auto via_own = d.run_probe({"connect", own, std::to_string(port), "nonblock"}).wait();
+    pollfd p{fd, POLLIN, 0};
+    bool reached = ::poll(&p, 1, 300) > 0;
+    ::close(fd);
+    EXPECT_FALSE(reached) << "connect to " << own << ":" << port << " reached the local service the policy refuses ("
+                          << trim(via_own.out) << ")";
+}
+
+// An agent run as root (airlock run without --user, as root) keeps every
+// capability. With CAP_NET_RAW it writes its own IP header: the daemon decides
+// on the sockaddr (an allowed port), the datagram goes where the header says.
+// (The same capabilities give mknod of a block device under an allowed name,
+// finit_module, bpf... airlock does not drop them.)
+TEST_F(AttackTest, RootAgentRawSocketCannotSendPastTheDecidedAddress) {
+    start();
+    int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int bad = 0;
+    for (int p = 40000 + ::getpid() % 9000; p < 49999 && !bad; ++p) {
+        addr.sin_port = htons(static_cast<uint16_t>(p));
+        if (::bind(udp, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) bad = p;
+    }
+    ASSERT_GT(bad, 0);
+    auto out = attack({"raw-udp", "20001", std::to_string(bad)});
+    pollfd p{udp, POLLIN, 0};
+    bool received = ::poll(&p, 1, 500) > 0;
+    ::close(udp);
+    EXPECT_FALSE(received) << "a datagram reached denied port " << bad << " (" << trim(out.out) << ")";
 }
 
 // ===== 3. No self-approval =======================================================
@@ -556,6 +644,21 @@ TEST_F(AttackTest, CannotReachIntoSameUserProcessesOutsideTheSession) {
         << "process_vm_readv read an outside process's memory:\n" << out.out;
 }
 
+// perf_event_open on a same-uid process outside the session (allowed at
+// perf_event_paranoid <= 2) samples its registers and user stack.
+TEST_F(AttackTest, PerfEventsCannotSampleSameUserProcessesOutsideTheSession) {
+    if (!have_nobody()) GTEST_SKIP() << "needs the user 'nobody'";
+    start();
+    Spawned holder({attacker_path(), "hold-secret-spin", work_ + "/secret/key"}, as_user(nobody_uid_, nobody_gid_));
+    std::string h = holder.line(5s);
+    ASSERT_GE(field(h, "pid"), 0) << h;
+    auto out = attack({"perf-peek", std::to_string(field(h, "pid"))}, as_nobody_args());
+    std::string r = trim(out.out);
+    if (r == "perf_event_open=EACCES") return;  // perf_event_paranoid forbids it anyway
+    EXPECT_EQ(r, "perf_event_open=EPERM") << "perf_event_open on an outside process was not refused";
+    EXPECT_EQ(r.find("found=1"), std::string::npos) << "its stack held the secret";
+}
+
 // ===== 5. Holding the daemon hostage ================================================
 
 // userfaultfd(2) is refused, but /dev/userfaultfd (USERFAULTFD_IOC_NEW) hands
@@ -570,8 +673,8 @@ TEST_F(AttackTest, UserfaultfdCannotStallTheDaemon) {
     std::string got;
     long long ms = innocent_read_ms(8s, &got);
     std::string last = agent.line(15s);
-    if (last.starts_with("dev_userfaultfd=") && !last.starts_with("dev_userfaultfd=ok"))
-        GTEST_SKIP() << "the agent could not open /dev/userfaultfd: " << last;
+    if (last == "dev_userfaultfd=ENOENT") GTEST_SKIP() << "no /dev/userfaultfd on this machine";
+    // Refused (EPERM/EACCES) is the defence holding; the timing below still applies.
     EXPECT_EQ(got, "ok hello from airlock");
     EXPECT_GE(ms, 0);
     EXPECT_LT(ms, 2500) << "another session waited while the daemon read a userfaultfd page (" << last << ")";
@@ -669,6 +772,33 @@ TEST_F(AttackTest, BlockedFifoOpensDoNotStarveOtherSessions) {
     hard_stop(d);
 }
 
+// Each session may hold 4 workers on blocking calls; a FIFO open never
+// returns until a writer comes, even after the agent and its session are
+// gone. A few short sessions leave every worker blocked for good.
+TEST_F(AttackTest, AbandonedFifoOpensDoNotLeakWorkers) {
+    auto& d = start();
+    CountingServer good(20000, 29999);
+    ::chmod((work_ + "/data").c_str(), 0777);
+    std::vector<std::string> fifos;
+    for (int round = 0; round < 6; ++round) {
+        fifos.push_back(work_ + "/data/fifo-" + std::to_string(round));
+        Spawned agent(agent_argv({"fifo", fifos.back(), "6"}, unprivileged()));
+        std::this_thread::sleep_for(700ms);
+    }  // each killed at the end of its round
+    std::this_thread::sleep_for(300ms);
+    std::string got;
+    long long ms = innocent_connect_ms(good.port(), 6s, &got);
+    EXPECT_EQ(got, "ok hello-tcp");
+    EXPECT_GE(ms, 0) << "after 6 abandoned sessions, another session's connect never completed";
+    EXPECT_LT(ms, 3000);
+    for (const auto& f : fifos) {
+        int w = ::open(f.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        std::this_thread::sleep_for(50ms);
+        if (w >= 0) ::close(w);
+    }
+    hard_stop(d);
+}
+
 // A read lease on a file the agent owns makes any open for writing wait up to
 // /proc/sys/fs/lease-break-time (45 s) for the lease holder; the daemon opens
 // regular files on its event-loop thread.
@@ -688,6 +818,26 @@ TEST_F(AttackTest, FileLeaseCannotStallTheEventLoop) {
     EXPECT_TRUE(d.alive());
 }
 
+// With leases moved off the event loop (open O_NONBLOCK, then a worker), the
+// same leases now hold the worker threads instead: a handful of leased files
+// and every session's connects queue behind them for lease-break-time.
+TEST_F(AttackTest, LeasesCannotStarveTheWorkers) {
+    auto& d = start();
+    CountingServer good(20000, 29999);
+    ::chmod((work_ + "/data").c_str(), 0777);
+    Spawned agent(agent_argv({"lease-many", work_ + "/data", "6", "6"}, unprivileged()));
+    std::this_thread::sleep_for(1500ms);
+    std::string got;
+    long long ms = innocent_connect_ms(good.port(), 8s, &got);
+    std::string r = agent.line(15s);
+    std::printf("  %s; other session's connect: %lld ms\n", r.c_str(), ms);
+    if (r.starts_with("setlease ")) GTEST_SKIP() << "file leases unavailable: " << r;
+    EXPECT_EQ(got, "ok hello-tcp");
+    EXPECT_GE(ms, 0) << "another session's connect never completed (" << r << ")";
+    EXPECT_LT(ms, 3000) << r;
+    hard_stop(d);
+}
+
 // ===== 6. /proc tricks ==============================================================
 
 void expect_proc_tricks(const std::string& r, const std::string& daemon_errno) {
@@ -702,8 +852,12 @@ void expect_proc_tricks(const std::string& r, const std::string& daemon_errno) {
     for (const char* name : {"self_root_secret", "thread_self_root_secret", "pid_root_secret", "fd_dir_secret",
                              "openat_dirfd_secret", "cwd_relative_secret", "proc_cwd_secret", "dotdot_secret",
                              "chdir_proc_self_root_secret"}) {
-        EXPECT_EQ(line_of(r, std::string(name) + "="), std::string(name) + "=err EPERM") << r;
+        // The policy's errno where the policy refused; any error where the
+        // resolver refused first. Never the bytes.
+        EXPECT_TRUE(line_of(r, std::string(name) + "=").starts_with(std::string(name) + "=err ")) << r;
     }
+    // Not security: the same relative route to an allowed file must still work.
+    EXPECT_EQ(line_of(r, "chdir_proc_self_root_public="), "chdir_proc_self_root_public=ok public data") << r;
     for (const char* prefix : {"/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/"})
         EXPECT_EQ(line_of(r, std::string("pipe ") + prefix), std::string("pipe ") + prefix + "=ok pipe-bytes") << r;
     EXPECT_EQ(r.find("TOP SECRET"), std::string::npos) << r;
@@ -757,11 +911,16 @@ TEST_F(AttackTest, ProcPidRootOfAnotherMountNamespaceCannotAliasTheSecret) {
     std::string via = "/proc/" + std::to_string(other.pid()) + "/root" + alias + "/key";
     auto out = d.run_probe({"read", via}, as_nobody_args()).wait();
     EXPECT_NE(trim(out.out), "ok TOP SECRET") << "read the secret through " << via;
+    // chdir is not held: the agent's cwd itself can be in the other namespace,
+    // and relative opens start there.
+    std::string dir = "/proc/" + std::to_string(other.pid()) + "/root" + alias;
+    auto relative = d.run_probe({"--cwd", dir, "read", "key"}, as_nobody_args()).wait();
+    EXPECT_NE(trim(relative.out), "ok TOP SECRET") << "read the secret relative to a cwd of " << dir;
     // The direct name is still denied, so the difference is the alias alone.
     auto direct = d.run_probe({"read", "/proc/" + std::to_string(other.pid()) + "/root" + secret + "/key"},
                               as_nobody_args())
                       .wait();
-    EXPECT_EQ(trim(direct.out), "err EPERM");
+    EXPECT_TRUE(trim(direct.out).starts_with("err ")) << direct.out;
 }
 
 }  // namespace

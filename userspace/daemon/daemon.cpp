@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -21,6 +22,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 #include <unordered_map>
 
@@ -54,9 +56,13 @@ constexpr std::size_t k_resolved_memory = 4096;  // decided request ids remember
 constexpr auto k_sweep_interval = std::chrono::seconds(1);
 constexpr int k_idle_flush_ms = 5;
 constexpr std::size_t k_max_clients_per_session = 4;
+// Calls whose emulation may block (connects, FIFO opens) that one session may
+// have on workers at once; the rest wait in that session's queue, so one
+// session stuck on a tarpit cannot take every worker from the others.
+constexpr std::size_t k_blocking_per_session = 4;
 constexpr auto k_max_flush_delay = std::chrono::milliseconds(200);
 
-enum class Tag : std::uint64_t { control = 1, client = 2, listener = 3, timer = 4, signal = 5 };
+enum class Tag : std::uint64_t { control = 1, client = 2, listener = 3, timer = 4, signal = 5, completion = 6 };
 std::uint64_t tag(Tag t, std::uint64_t value) { return (static_cast<std::uint64_t>(t) << 56) | value; }
 Tag tag_of(std::uint64_t data) { return static_cast<Tag>(data >> 56); }
 std::uint64_t value_of(std::uint64_t data) { return data & ((std::uint64_t{1} << 56) - 1); }
@@ -99,6 +105,8 @@ struct Session {
     std::set<std::string> grants;                     // "scope: session" approvals
     std::size_t pending = 0;
     std::int64_t started_us = 0;
+    std::size_t blocking_in_flight = 0;
+    std::deque<std::shared_ptr<supervisor::HeldCall>> blocking_waiting;
 };
 
 struct Pending {
@@ -147,6 +155,11 @@ struct Daemon::Impl {
     UniqueFd control;
     UniqueFd timer;
     UniqueFd signals;
+    // Workers report finished blocking calls here; declared before `workers`
+    // so they outlive the threads that use them.
+    UniqueFd completions;
+    std::mutex completions_mutex;
+    std::vector<std::int64_t> completed_sessions;
     std::unique_ptr<WorkerPool> workers;
     std::map<std::string, std::shared_ptr<const policy::Policy>> policies;
     std::map<std::int64_t, Session> sessions;
@@ -857,14 +870,54 @@ struct Daemon::Impl {
     }
 
     void submit_blocking(Session& s, const std::shared_ptr<supervisor::HeldCall>& call) {
+        if (s.blocking_in_flight < k_blocking_per_session) return dispatch_blocking(s, call);
+        if (s.blocking_waiting.size() >= config.max_pending_per_session) {
+            (void)supervisor::answer_error(call->listener_fd, call->id, EAGAIN);
+            return;
+        }
+        s.blocking_waiting.push_back(call);
+    }
+
+    void dispatch_blocking(Session& s, const std::shared_ptr<supervisor::HeldCall>& call) {
         auto ctx = agent_context(s);
         ctx.in_session = nullptr;  // the worker must not touch daemon state
-        int listener = call->listener_fd;
-        bool queued = workers->submit([call, ctx] {
+        const std::int64_t sid = s.id;
+        ++s.blocking_in_flight;
+        bool queued = workers->submit([this, call, ctx, sid] {
             if (auto r = supervisor::perform_allowed(*call, ctx); !r)
                 spdlog::debug("held call {} not answered: {}", call->id, r.error().to_string());
+            {
+                std::lock_guard lock(completions_mutex);
+                completed_sessions.push_back(sid);
+            }
+            std::uint64_t one = 1;
+            (void)!::write(completions.get(), &one, sizeof one);
         });
-        if (!queued) (void)supervisor::answer_error(listener, call->id, EAGAIN);
+        if (!queued) {
+            --s.blocking_in_flight;
+            (void)supervisor::answer_error(call->listener_fd, call->id, EAGAIN);
+        }
+    }
+
+    void on_completions() {
+        std::uint64_t count = 0;
+        (void)!::read(completions.get(), &count, sizeof count);
+        std::vector<std::int64_t> done;
+        {
+            std::lock_guard lock(completions_mutex);
+            done.swap(completed_sessions);
+        }
+        for (auto sid : done) {
+            auto it = sessions.find(sid);
+            if (it == sessions.end()) continue;
+            Session& s = it->second;
+            if (s.blocking_in_flight) --s.blocking_in_flight;
+            while (s.blocking_in_flight < k_blocking_per_session && !s.blocking_waiting.empty()) {
+                auto next = std::move(s.blocking_waiting.front());
+                s.blocking_waiting.pop_front();
+                if (supervisor::notification_valid(next->listener_fd, next->id)) dispatch_blocking(s, next);
+            }
+        }
     }
 
     void hold(Session& s, const std::shared_ptr<supervisor::HeldCall>& call, const policy::Decision& decision,
@@ -1192,6 +1245,7 @@ struct Daemon::Impl {
                         break;
                     case Tag::timer: on_timer(); break;
                     case Tag::signal: on_signal(); break;
+                    case Tag::completion: on_completions(); break;
                 }
             }
             commit_turn();
@@ -1253,10 +1307,13 @@ Result<std::unique_ptr<Daemon>> Daemon::create(DaemonConfig config) {
     impl->signals.reset(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
     impl->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
     impl->timer.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
-    if (!impl->signals || !impl->epoll || !impl->timer) return common::fail_errno("creating event fds");
+    impl->completions.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!impl->signals || !impl->epoll || !impl->timer || !impl->completions)
+        return common::fail_errno("creating event fds");
     if (auto s = impl->setup_control_socket(); !s) return std::unexpected(s.error());
     for (auto [fd, t] : {std::pair{impl->control.get(), Tag::control}, std::pair{impl->timer.get(), Tag::timer},
-                         std::pair{impl->signals.get(), Tag::signal}})
+                         std::pair{impl->signals.get(), Tag::signal},
+                         std::pair{impl->completions.get(), Tag::completion}})
         if (auto s = impl->add_to_epoll(fd, t, 0); !s) return std::unexpected(s.error());
     impl->workers = std::make_unique<WorkerPool>(impl->config.worker_threads, impl->config.max_worker_queue);
     // The loop thread creates files for agents too: private umask, applied by hand.

@@ -29,7 +29,7 @@ struct DaemonConfig {
     std::size_t max_clients = 256;
     std::size_t max_clients_per_user = 32;     // root is bounded by max_clients only
     std::size_t max_client_output = 4 * 1024 * 1024;  // a slow watcher is dropped past this
-    std::size_t worker_threads = 4;
+    std::size_t worker_threads = 16;  // for calls whose emulation may block; 4 per session at most
     std::size_t max_worker_queue = 4096;
 };
 

@@ -2,7 +2,9 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -40,6 +42,26 @@ int drop_to_user(const std::string& name) {
     return 0;
 }
 
+// An agent holds no capability, even when it runs as root: with them a root
+// agent could send raw packets past the decided address, mknod devices under
+// allowed names or load modules. Bounding set, ambient, inheritable,
+// permitted and effective are all emptied; no_new_privs keeps exec from
+// granting any back.
+int drop_all_capabilities() {
+    for (int cap = 0; cap <= 63; ++cap) {
+        if (::prctl(PR_CAPBSET_READ, cap, 0, 0, 0) < 0) break;  // past the kernel's last capability
+        // EPERM: no CAP_SETPCAP, i.e. an unprivileged launcher with nothing to drop.
+        if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL && errno != EPERM)
+            return complain(std::string("dropping capability bounding set: ") + std::strerror(errno));
+    }
+    ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2] = {};
+    if (::syscall(SYS_capset, &header, data) != 0)
+        return complain(std::string("dropping capabilities: ") + std::strerror(errno));
+    return 0;
+}
+
 }  // namespace
 
 int run(const RunOptions& options) {
@@ -74,6 +96,7 @@ int run(const RunOptions& options) {
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return complain("prctl(NO_NEW_PRIVS) failed");
     if (options.user)
         if (int rc = drop_to_user(*options.user); rc != 0) return rc;
+    if (int rc = drop_all_capabilities(); rc != 0) return rc;
 
     auto program = supervisor::build_session_filter();
     if (!program) return complain("building seccomp filter: " + program.error().to_string());

@@ -8,6 +8,7 @@
 // session, as it is when the agent connects itself.
 #pragma once
 
+#include <span>
 #include <string>
 
 #include "common/result.hpp"
@@ -19,8 +20,11 @@ namespace airlock::supervisor {
 // multi-threaded process: no allocation, no locks). Returns >= 0 or -errno.
 using AgentOperation = long (*)(const void* context);
 
-// `cgroup_procs`: absolute path of the session's cgroup.procs.
+// `cgroup_procs`: absolute path of the session's cgroup.procs. `keep_fds`:
+// the only descriptors the child keeps; every other one the daemon holds
+// (listeners, the control socket, the audit log) is closed first.
 [[nodiscard]] common::Result<long> run_in_agent_process(const Credentials& creds, const std::string& cgroup_procs,
-                                                        AgentOperation operation, const void* context);
+                                                        AgentOperation operation, const void* context,
+                                                        std::span<const int> keep_fds);
 
 }  // namespace airlock::supervisor

@@ -24,7 +24,8 @@ struct Credentials {
 
 class ScopedCredentials {
 public:
-    // No-op when `creds` is root: a root agent already acts with root's rights.
+    // For root, keeps uid 0 and drops the thread's effective capabilities: the
+    // launcher leaves root agents without any.
     [[nodiscard]] static common::Result<ScopedCredentials> assume(const Credentials& creds);
     ScopedCredentials(ScopedCredentials&& other) noexcept;
     ScopedCredentials& operator=(ScopedCredentials&&) = delete;
@@ -36,6 +37,7 @@ public:
 private:
     ScopedCredentials() = default;
     bool active_ = false;
+    bool root_without_caps_ = false;
 };
 
 }  // namespace airlock::supervisor

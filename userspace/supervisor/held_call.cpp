@@ -386,7 +386,8 @@ Status decode_connect(HeldCall& call, const seccomp_notif& n, const AgentContext
     return decode_destination(call, agent, root_fd);
 }
 
-Status read_iovecs(HeldCall& call, pid_t pid, std::uint64_t iov_ptr, std::size_t iov_count) {
+Status read_iovecs(HeldCall& call, pid_t pid, std::uint64_t iov_ptr, std::size_t iov_count,
+                   bool stream = false) {
     if (iov_count > k_max_iov) {
         call.immediate_errno = EMSGSIZE;
         return {};
@@ -397,7 +398,11 @@ Status read_iovecs(HeldCall& call, pid_t pid, std::uint64_t iov_ptr, std::size_t
         return {};
     }
     std::size_t total = 0;
-    for (const auto& v : iov) total += v.iov_len;
+    for (auto& v : iov) {
+        // A stream takes a short write: copy what fits and report that many bytes.
+        if (stream && total + v.iov_len > k_max_send_bytes) v.iov_len = k_max_send_bytes - total;
+        total += v.iov_len;
+    }
     if (total > k_max_send_bytes) {
         // Datagrams to an explicit destination are at most 64 KiB; a bigger one is refused, not split.
         call.immediate_errno = EMSGSIZE;
@@ -417,11 +422,10 @@ Status read_iovecs(HeldCall& call, pid_t pid, std::uint64_t iov_ptr, std::size_t
 
 Result<UniqueFd> take_agent_fd(pid_t tgid, int fd);
 
-// A send with no destination in memory the agent can still rewrite is safe to
-// CONTINUE only on a connected stream socket, where the kernel ignores
-// msg_name. On anything else (a datagram socket, connected or not; an
-// unconnected TCP socket with MSG_FASTOPEN) a racing thread could add a
-// destination after the check, so the daemon sends the payload itself.
+// A send with no destination is never CONTINUEd: another agent thread could
+// add a destination to the msghdr, or swap another socket onto the fd number,
+// after the check. The daemon sends the payload itself on the socket it took,
+// to the peer that socket is connected to (decided when it connected).
 Status decode_destinationless_send(HeldCall& call, pid_t pid, const msghdr& msg) {
     auto sock = take_agent_fd(call.tgid, call.sockfd);
     if (!sock) {
@@ -436,18 +440,13 @@ Status decode_destinationless_send(HeldCall& call, pid_t pid, const msghdr& msg)
     }
     len = sizeof type;
     ::getsockopt(sock->get(), SOL_SOCKET, SO_TYPE, &type, &len);
-    sockaddr_storage peer{};
-    socklen_t peer_len = sizeof peer;
-    if (type == SOCK_STREAM && ::getpeername(sock->get(), reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0) {
-        call.immediate_continue = true;
-        return {};
-    }
     call.socket_domain = domain;
     call.address_len = 0;
     call.allow_without_policy = "connected-peer";
     call.object = "send to the connected peer";
     call.query.action = policy::Action::connect;
-    if (auto r = read_iovecs(call, pid, reinterpret_cast<std::uint64_t>(msg.msg_iov), msg.msg_iovlen);
+    if (auto r = read_iovecs(call, pid, reinterpret_cast<std::uint64_t>(msg.msg_iov), msg.msg_iovlen,
+                             type == SOCK_STREAM);
         !r || call.immediate_errno)
         return r;
     if (msg.msg_controllen) {
@@ -819,7 +818,10 @@ Result<long> perform_socket_call(HeldCall& call, const AgentContext& agent) {
         SocketOperation op{sock->get(), reinterpret_cast<const sockaddr*>(&dest), dest_len,
                            call.kind == CallKind::send, &msg, call.send_flags | MSG_NOSIGNAL};
         if (call.address.ss_family == AF_UNIX || call.socket_domain == AF_UNIX) {
-            auto r = run_in_agent_process(agent.creds, agent.cgroup_procs, socket_operation, &op);
+            std::vector<int> keep = {sock->get()};
+            if (call.target.object) keep.push_back(call.target.object.get());
+            for (const auto& fd : passed_fds) keep.push_back(fd.get());
+            auto r = run_in_agent_process(agent.creds, agent.cgroup_procs, socket_operation, &op, keep);
             if (!r) return std::unexpected(r.error());
             result = *r;
         } else {

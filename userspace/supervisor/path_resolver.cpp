@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <fstream>
+#include <mutex>
+#include <set>
 #include <deque>
 #include <optional>
 #include <vector>
@@ -61,6 +64,49 @@ Result<std::string> read_link_at(int fd) {
     if (n < 0) return common::fail_errno("readlink");
     if (static_cast<std::size_t>(n) >= sizeof buf) return fail(ENAMETOOLONG, "symlink target too long");
     return std::string(buf, static_cast<std::size_t>(n));
+}
+
+// Whether a process shares the daemon's mount namespace. Objects reached
+// through the magic links of a process in another one are named relative to
+// mounts the daemon cannot see (a bind mount there can give a denied file an
+// allowed name), so such links are not followed. Unknown counts as different.
+bool shares_our_mount_namespace(pid_t pid) {
+    struct stat theirs {}, ours {};
+    const std::string path = "/proc/" + std::to_string(pid) + "/ns/mnt";
+    return ::stat(path.c_str(), &theirs) == 0 && ::stat("/proc/self/ns/mnt", &ours) == 0 &&
+           theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino;
+}
+
+// The pid whose /proc directory `dir` is in ("/proc/123/task/4" -> 123).
+std::optional<pid_t> proc_owner_of(int dir) {
+    auto name = fd_path(dir);
+    constexpr std::string_view prefix = "/proc/";
+    if (!name || !name->starts_with(prefix)) return std::nullopt;
+    std::string_view rest = std::string_view(*name).substr(prefix.size());
+    return parse_pid(rest.substr(0, rest.find('/')));
+}
+
+// Whether a mount (statx mount id) belongs to the daemon's mount namespace.
+// A cwd or dirfd the kernel let the agent take into another namespace (through
+// /proc/<pid>/root of a process there) would give objects names relative to
+// mounts the daemon cannot see.
+bool mount_in_our_namespace(std::uint64_t mount_id) {
+    static std::mutex mutex;
+    static std::set<std::uint64_t> known;
+    std::lock_guard lock(mutex);
+    if (known.contains(mount_id)) return true;
+    known.clear();  // mounts come and go: re-read before saying no
+    std::ifstream in("/proc/self/mountinfo");
+    std::uint64_t id = 0;
+    std::string line;
+    while (in >> id && std::getline(in, line)) known.insert(id);
+    return known.contains(mount_id);
+}
+
+bool in_our_namespace(int fd) {
+    struct statx stx {};
+    if (::statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) != 0 || !(stx.stx_mask & STATX_MNT_ID)) return false;
+    return mount_in_our_namespace(stx.stx_mnt_id);
 }
 
 std::string join_remaining(std::string base, const std::deque<std::string>& rest) {
@@ -174,6 +220,7 @@ Result<Resolved> resolve_path(const ResolveRequest& req, std::string* failed_pat
     if (::fstat(req.root_fd, &root_st) != 0) return common::fail_errno("fstat agent root");
 
     const bool absolute = req.path.front() == '/';
+    if (!absolute && !in_our_namespace(req.start_fd)) return fail(EACCES, "start directory in another mount namespace");
     if (auto fast = resolve_without_links(req, absolute)) return std::move(*fast);
 
     std::deque<std::string> queue;
@@ -256,6 +303,10 @@ Result<Resolved> resolve_path(const ResolveRequest& req, std::string* failed_pat
             if (req.no_symlinks) return fail_at(ELOOP, comp);
             if (is_procfs(next.get())) {
                 if (req.no_magiclinks || req.beneath) return fail_at(ELOOP, comp);
+                // Walks that start inside /proc/<pid> (a cwd there) learn the owner from the directory.
+                auto owner = proc_owner ? proc_owner : proc_owner_of(cur.get());
+                if (!owner || !shares_our_mount_namespace(*owner)) return fail_at(EACCES, comp);
+                proc_owner = owner;
                 // A magic link names an object, not a path: let the kernel take the
                 // hop (with the agent's ptrace-style access checks).
                 UniqueFd target(::openat(cur.get(), comp.c_str(), O_PATH | O_CLOEXEC));

@@ -2,6 +2,7 @@
 
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <seccomp.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -33,6 +34,8 @@ constexpr int k_refused[] = {
     // Both reach into other processes of the same user outside the session:
     // another process's fds (an fd is an open the daemon never decided) and memory.
     SCMP_SYS(pidfd_getfd), SCMP_SYS(process_vm_readv),
+    // Sampling and tracing reach other processes of the same user too.
+    SCMP_SYS(perf_event_open), SCMP_SYS(bpf),
     SCMP_SYS(userfaultfd), SCMP_SYS(setns), SCMP_SYS(mount), SCMP_SYS(umount2),
     SCMP_SYS(pivot_root), SCMP_SYS(chroot), SCMP_SYS(fsopen), SCMP_SYS(fsmount),
     SCMP_SYS(fsconfig), SCMP_SYS(move_mount), SCMP_SYS(open_tree), SCMP_SYS(mount_setattr),
@@ -71,6 +74,14 @@ Result<std::vector<sock_filter>> build_session_filter() {
     for (int nr : k_refused)
         if (auto r = add(ctx.get(), SCMP_ACT_ERRNO(EPERM), nr); !r) return std::unexpected(r.error());
     if (auto r = add(ctx.get(), SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3)); !r)
+        return std::unexpected(r.error());
+    // Packet and raw sockets carry their destination inside the payload (a
+    // root agent's IP_HDRINCL header), past any sockaddr the daemon decides.
+    scmp_arg_cmp packet_domain = SCMP_A0(SCMP_CMP_EQ, AF_PACKET);
+    if (auto r = add(ctx.get(), SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1, &packet_domain); !r)
+        return std::unexpected(r.error());
+    scmp_arg_cmp raw_type = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW);
+    if (auto r = add(ctx.get(), SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1, &raw_type); !r)
         return std::unexpected(r.error());
     // One rule per flag: a masked compare only matches when every masked bit is set.
     for (uint64_t flag : {uint64_t{CLONE_NEWNS}, uint64_t{CLONE_NEWUSER}}) {

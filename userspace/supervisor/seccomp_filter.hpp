@@ -4,6 +4,7 @@
 // sendto with a destination, sendmsg, sendmmsg, execve, execveat.
 // Refused with EPERM: io_uring_*, open_by_handle_at, ptrace, process_vm_writev,
 // process_vm_readv and pidfd_getfd (other processes' memory and fds),
+// perf_event_open and bpf, packet and raw sockets (their destination is in the payload),
 // userfaultfd (it could stall the daemon's reads of agent memory), and the
 // namespace/mount calls that would let an agent change what a path means
 // between the daemon's resolution and its own view (unshare/clone with
