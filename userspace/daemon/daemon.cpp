@@ -160,6 +160,17 @@ struct Daemon::Impl {
     UniqueFd completions;
     std::mutex completions_mutex;
     std::vector<std::int64_t> completed_sessions;
+    // Blocking calls on workers, so the sweep can release the ones whose caller
+    // is gone: an open of a FIFO nobody will ever open again would otherwise
+    // hold its worker forever (and SIGTERM's join with it).
+    struct InFlight {
+        int listener = -1;
+        std::uint64_t id = 0;
+        UniqueFd fifo;  // O_PATH of the FIFO being opened, if that is what blocks
+    };
+    std::mutex in_flight_mutex;
+    std::map<std::uint64_t, InFlight> in_flight;
+    std::uint64_t next_in_flight = 1;
     std::unique_ptr<WorkerPool> workers;
     std::map<std::string, std::shared_ptr<const policy::Policy>> policies;
     std::map<std::int64_t, Session> sessions;
@@ -883,9 +894,24 @@ struct Daemon::Impl {
         ctx.in_session = nullptr;  // the worker must not touch daemon state
         const std::int64_t sid = s.id;
         ++s.blocking_in_flight;
-        bool queued = workers->submit([this, call, ctx, sid] {
+        std::uint64_t token = 0;
+        {
+            InFlight entry;
+            entry.listener = call->listener_fd;
+            entry.id = call->id;
+            if (call->kind == supervisor::CallKind::open && call->target.object && S_ISFIFO(call->target.st.st_mode))
+                entry.fifo.reset(::fcntl(call->target.object.get(), F_DUPFD_CLOEXEC, 3));
+            std::lock_guard lock(in_flight_mutex);
+            token = next_in_flight++;
+            in_flight.emplace(token, std::move(entry));
+        }
+        bool queued = workers->submit([this, call, ctx, sid, token] {
             if (auto r = supervisor::perform_allowed(*call, ctx); !r)
                 spdlog::debug("held call {} not answered: {}", call->id, r.error().to_string());
+            {
+                std::lock_guard lock(in_flight_mutex);
+                in_flight.erase(token);
+            }
             {
                 std::lock_guard lock(completions_mutex);
                 completed_sessions.push_back(sid);
@@ -894,8 +920,24 @@ struct Daemon::Impl {
             (void)!::write(completions.get(), &one, sizeof one);
         });
         if (!queued) {
+            {
+                std::lock_guard lock(in_flight_mutex);
+                in_flight.erase(token);
+            }
             --s.blocking_in_flight;
             (void)supervisor::answer_error(call->listener_fd, call->id, EAGAIN);
+        }
+    }
+
+    // Opening a FIFO O_RDWR never blocks and counts as both a reader and a
+    // writer, which wakes an open waiting for either.
+    void release_abandoned_calls(bool all) {
+        std::lock_guard lock(in_flight_mutex);
+        for (auto& [token, entry] : in_flight) {
+            if (!entry.fifo || (!all && supervisor::notification_valid(entry.listener, entry.id))) continue;
+            std::string magic = "/proc/self/fd/" + std::to_string(entry.fifo.get());
+            UniqueFd other_end(::open(magic.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+            entry.fifo.reset();  // once is enough
         }
     }
 
@@ -965,9 +1007,10 @@ struct Daemon::Impl {
                                 if (it == pending.end()) return;
                                 const Session& sess = sessions.at(it->second.session);
                                 broadcast("request.created", pending_json(it->second), &sess);
+                                // Objects are agent-chosen: JSON-escaped so they cannot forge log lines.
                                 spdlog::info("request {} (session {}): {} {} held for approval (rule {})", rid,
                                              sess.id, policy::to_string(it->second.call->query.action),
-                                             it->second.call->object, it->second.decision.rule);
+                                             json(it->second.call->object).dump(), it->second.decision.rule);
                             },
                             [this, rid, listener, call] {
                                 forget_pending(rid);
@@ -1106,6 +1149,7 @@ struct Daemon::Impl {
                 else if (!r) spdlog::warn("giving up on removing cgroup {}: {}", path, r.error().to_string());
             }
             cgroups_to_remove = std::move(still_busy);
+            release_abandoned_calls(false);
             next_sweep = now + k_sweep_interval;
         }
         arm_timer();
@@ -1176,6 +1220,7 @@ struct Daemon::Impl {
                 resolve_pending(it, "cancelled", "airlockd", "once", "daemon shutting down", nullptr);
         commit_turn();
         flush_audit();
+        release_abandoned_calls(true);
     }
 
     Status setup_control_socket() {
