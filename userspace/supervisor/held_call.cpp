@@ -131,6 +131,31 @@ Result<UniqueFd> start_directory(pid_t tid, long dirfd) {
     return fd;
 }
 
+// The common part of every lookup a held call makes: whose, from where.
+ResolveRequest request_for(const HeldCall& call, const AgentContext& agent, int root_fd, const UniqueFd& start,
+                           std::string_view path) {
+    ResolveRequest req;
+    req.tid = call.tid;
+    req.tgid = call.tgid;
+    req.root_fd = root_fd;
+    req.start_fd = start ? start.get() : root_fd;
+    req.path = path;
+    req.in_session = agent.in_session;
+    return req;
+}
+
+// The directory a relative path starts from (cwd or dirfd); empty when the
+// path is absolute. On failure, records the agent's errno and returns nullopt.
+std::optional<UniqueFd> start_for(HeldCall& call, std::string_view path, long dirfd) {
+    if (!path.empty() && path.front() == '/') return UniqueFd();
+    auto dir = start_directory(call.tid, dirfd);
+    if (!dir) {
+        call.immediate_errno = dir.error().code;
+        return std::nullopt;
+    }
+    return std::move(*dir);
+}
+
 struct PathArgs {
     long dirfd = AT_FDCWD;
     std::uint64_t path_ptr = 0;
@@ -217,15 +242,10 @@ Status decode_open(HeldCall& call, const seccomp_notif& n, const AgentContext& a
         }
         start = std::move(*dir);
     }
-    ResolveRequest req;
-    req.tid = static_cast<pid_t>(n.pid);
-    req.tgid = call.tgid;
-    req.root_fd = (args->resolve & RESOLVE_IN_ROOT) ? start.get() : root_fd;
-    req.start_fd = start ? start.get() : root_fd;
-    req.path = *path;
+    ResolveRequest req = request_for(call, agent, root_fd, start, *path);
+    if (args->resolve & RESOLVE_IN_ROOT) req.root_fd = start.get();
     req.follow_final = !(args->flags & O_NOFOLLOW) && !exclusive;
     req.allow_missing = create;
-    req.in_session = agent.in_session;
     req.no_symlinks = args->resolve & RESOLVE_NO_SYMLINKS;
     req.no_magiclinks = args->resolve & RESOLVE_NO_MAGICLINKS;
     req.beneath = args->resolve & RESOLVE_BENEATH;
@@ -332,22 +352,9 @@ Status decode_destination(HeldCall& call, const AgentContext& agent, int root_fd
             call.query.path = "@" + *name;
             return {};
         }
-        UniqueFd start;
-        if (name->empty() || name->front() != '/') {
-            auto dir = start_directory(call.tid, AT_FDCWD);
-            if (!dir) {
-                call.immediate_errno = dir.error().code;
-                return {};
-            }
-            start = std::move(*dir);
-        }
-        ResolveRequest req;
-        req.tid = call.tid;
-        req.tgid = call.tgid;
-        req.root_fd = root_fd;
-        req.start_fd = start ? start.get() : root_fd;
-        req.path = *name;
-        req.in_session = agent.in_session;
+        auto start = start_for(call, *name, AT_FDCWD);
+        if (!start) return {};
+        ResolveRequest req = request_for(call, agent, root_fd, *start, *name);
         std::string failed_path;
         auto creds = ScopedCredentials::assume(agent.creds);
         if (!creds) return std::unexpected(creds.error());
@@ -581,15 +588,9 @@ Status decode_exec(HeldCall& call, const seccomp_notif& n, const AgentContext& a
     call.argv = std::move(argv->items);
     call.argv_truncated = argv->truncated;
 
-    UniqueFd start;
-    if (path->empty() || path->front() != '/') {
-        auto dir = start_directory(n.pid, dirfd);
-        if (!dir) {
-            call.immediate_errno = dir.error().code;
-            return {};
-        }
-        start = std::move(*dir);
-    }
+    auto started = start_for(call, *path, dirfd);
+    if (!started) return {};
+    UniqueFd start = std::move(*started);
     if (path->empty()) {
         if (!(flags & AT_EMPTY_PATH)) {
             call.immediate_errno = ENOENT;
@@ -603,14 +604,8 @@ Status decode_exec(HeldCall& call, const seccomp_notif& n, const AgentContext& a
         call.target.policy_path = name ? *name : std::string("fd");
         call.target.anonymous = !name || !name->starts_with('/');
     } else {
-        ResolveRequest req;
-        req.tid = call.tid;
-        req.tgid = call.tgid;
-        req.root_fd = root_fd;
-        req.start_fd = start ? start.get() : root_fd;
-        req.path = *path;
+        ResolveRequest req = request_for(call, agent, root_fd, start, *path);
         req.follow_final = !(flags & AT_SYMLINK_NOFOLLOW);
-        req.in_session = agent.in_session;
         auto creds = ScopedCredentials::assume(agent.creds);
         if (!creds) return std::unexpected(creds.error());
         auto resolved = resolve_path(req);
