@@ -469,6 +469,26 @@ TEST_F(SessionTest, SighupWithAnInvalidPolicyKeepsTheOldOne) {
     EXPECT_NE(d.log_text().find("policy reload refused"), std::string::npos);
 }
 
+TEST_F(SessionTest, SighupWithAValidPolicySwapsItForTheNextCalls) {
+    auto& d = start();
+    EXPECT_EQ(trim(d.run_probe({"read", work_ + "/data/hello.txt"}).wait().out), "ok hello from airlock");
+    // Same policy with one more rule in front: data/ is now denied.
+    write_file(d.dir() + "/policy.yaml",
+               test_policy(work_, "  - name: data-now-denied\n"
+                                  "    match: { action: open, path: [\"" + work_ + "/data/**\"] }\n"
+                                  "    verdict: deny\n"
+                                  "    errno: EROFS\n"));
+    ::kill(d.pid(), SIGHUP);
+    std::string got;
+    for (int i = 0; i < 100 && got != "err EROFS"; ++i) {
+        got = trim(d.run_probe({"read", work_ + "/data/hello.txt"}).wait().out);
+        if (got != "err EROFS") std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_EQ(got, "err EROFS") << d.log_text();
+    auto rows = d.audit_rows([](const nlohmann::json& r) { return r.dump().find("policy_reload") != std::string::npos; });
+    EXPECT_NE(rows.dump().find("\"loaded\""), std::string::npos) << rows.dump();
+}
+
 TEST_F(SessionTest, SessionsAreListedAndEndWhenTheirProcessesExit) {
     auto& d = start();
     auto agent = d.run_probe({"read", work_ + "/held/file"});
