@@ -17,9 +17,20 @@ long raw_setgroups(std::size_t n, const gid_t* list) { return ::syscall(SYS_setg
 // keeps uid 0 but drops its effective capabilities, so file permission checks
 // are those of a capability-less root, like the agent's.
 bool set_effective_capabilities(bool on) {
+    // The daemon's permitted set never changes: read once, then one capset per switch.
+    struct Caps {
+        bool ok = false;
+        __user_cap_data_struct data[2] = {};
+    };
+    static const Caps permitted = [] {
+        Caps c;
+        __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+        c.ok = ::syscall(SYS_capget, &header, c.data) == 0;
+        return c;
+    }();
+    if (!permitted.ok) return false;
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct data[2] = {};
-    if (::syscall(SYS_capget, &header, data) != 0) return false;
+    __user_cap_data_struct data[2] = {permitted.data[0], permitted.data[1]};
     for (auto& d : data) d.effective = on ? d.permitted : 0;
     return ::syscall(SYS_capset, &header, data) == 0;
 }
