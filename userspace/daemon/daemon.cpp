@@ -241,6 +241,8 @@ struct Daemon::Impl {
         if (!appended) audit_failed = appended.error().to_string();
     }
     bool turn_open = false;
+    dev_t control_socket_dev = 0;
+    ino_t control_socket_ino = 0;
     Clock::time_point last_flush = Clock::now();
 
     void flush_audit() {
@@ -748,6 +750,8 @@ struct Daemon::Impl {
         ctx.cgroup_procs = cgroups.absolute(s.cgroup) + "/cgroup.procs";
         ctx.root_fd = s.root.get();
         ctx.root_is_daemon_root = s.root_is_daemon_root;
+        ctx.control_socket_dev = control_socket_dev;
+        ctx.control_socket_ino = control_socket_ino;
         std::string cgroup = s.cgroup;
         ctx.in_session = [cgroup](pid_t pid) {
             auto cg = cgroup_of(pid);
@@ -1245,6 +1249,10 @@ struct Daemon::Impl {
             return common::fail_errno("bind " + path.string());
         // Anyone may connect; every operation is authorized by the peer's credentials.
         ::chmod(path.c_str(), 0666);
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0) return common::fail_errno("stat " + path.string());
+        control_socket_dev = st.st_dev;
+        control_socket_ino = st.st_ino;
         // Per-message sender credentials: a connection handed to another process
         // (say, into an agent session) is caught at its first line. Set on the
         // listener so accepted sockets carry them from their first byte.

@@ -367,6 +367,13 @@ Status decode_destination(HeldCall& call, const AgentContext& agent, int root_fd
         call.target = std::move(*resolved);
         call.query.path = call.target.policy_path;
         call.object = "unix:" + call.target.policy_path;
+        if (agent.control_socket_ino != 0 && call.target.st.st_dev == agent.control_socket_dev &&
+            call.target.st.st_ino == agent.control_socket_ino) {
+            // The approval channel (DESIGN-NOTES invariant 5): refused here,
+            // before the daemon's own peer checks ever see the connection.
+            call.immediate_errno = EACCES;
+            return {};
+        }
         if (!S_ISSOCK(call.target.st.st_mode)) call.errno_if_allowed = ECONNREFUSED;
     } else if (family == AF_UNSPEC) {
         // Dissolves a datagram association; it reaches no one.

@@ -52,6 +52,10 @@ struct AgentContext {
     // pivot_root, setns and new mount namespaces, so no agent process can have another.
     int root_fd = -1;
     bool root_is_daemon_root = false;  // root_fd is the daemon's own "/"
+    // The daemon's control socket (dev, inode): never reachable from a session,
+    // whatever the policy says and whichever cgroup the caller is in.
+    dev_t control_socket_dev = 0;
+    ino_t control_socket_ino = 0;
 };
 
 struct HeldCall {
