@@ -485,24 +485,7 @@ struct AuditLog::Impl {
         if (event.time_us == 0) event.time_us = now_us();
         event.seq = head_seq + 1;
         event.prev_hash = head_hash;
-        auto hash = detail::append_record(records, event.prev_hash,
-                                          detail::RowView{
-                                              .seq = event.seq,
-                                              .time_us = event.time_us,
-                                              .kind = to_string(event.kind),
-                                              .session = event.session,
-                                              .pid = event.pid,
-                                              .action = event.action,
-                                              .object = event.object,
-                                              .verdict = event.verdict,
-                                              .rule = event.rule,
-                                              .request_id = event.request_id,
-                                              .actor = event.actor,
-                                              .scope = event.scope,
-                                              .reason = event.reason,
-                                              .latency_us = event.latency_us,
-                                              .detail_json = event.detail_json,
-                                          });
+        auto hash = detail::append_record(records, event.prev_hash, detail::row_view(event));
         if (!hash) return std::unexpected(hash.error().wrap(prefix("append", path)));
         event.hash = std::move(*hash);
         ++batch_rows;

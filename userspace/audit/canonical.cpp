@@ -40,8 +40,9 @@ std::optional<EventKind> parse_kind(std::string_view s) {
     return std::nullopt;
 }
 
-std::string canonical_form(const Event& e) {
-    return detail::canonical_form(detail::RowView{
+namespace detail {
+RowView row_view(const Event& e) {
+    return RowView{
         .seq = e.seq,
         .time_us = e.time_us,
         .kind = to_string(e.kind),
@@ -57,8 +58,11 @@ std::string canonical_form(const Event& e) {
         .reason = e.reason,
         .latency_us = e.latency_us,
         .detail_json = e.detail_json,
-    });
+    };
 }
+}  // namespace detail
+
+std::string canonical_form(const Event& e) { return detail::canonical_form(detail::row_view(e)); }
 
 namespace detail {
 

@@ -30,6 +30,9 @@ struct RowView {
     std::string_view detail_json;
 };
 
+// The view of an Event that is hashed (its strings must outlive the view).
+[[nodiscard]] RowView row_view(const Event& e);
+
 [[nodiscard]] std::string canonical_form(const RowView& r);
 // Appends canonical_form(r) to out (no temporary string on the commit path).
 void append_canonical_form(std::string& out, const RowView& r);

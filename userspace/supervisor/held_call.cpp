@@ -434,6 +434,27 @@ Status read_iovecs(HeldCall& call, pid_t pid, std::uint64_t iov_ptr, std::size_t
     return {};
 }
 
+// Copies a msghdr's payload (bounded; a stream may be cut short) and control
+// data out of the agent, once.
+Status read_message_body(HeldCall& call, pid_t pid, const msghdr& msg, bool stream) {
+    if (auto r = read_iovecs(call, pid, reinterpret_cast<std::uint64_t>(msg.msg_iov), msg.msg_iovlen, stream);
+        !r || call.immediate_errno)
+        return r;
+    if (msg.msg_controllen) {
+        if (msg.msg_controllen > k_max_control) {
+            call.immediate_errno = ENOBUFS;
+            return {};
+        }
+        call.control.resize(msg.msg_controllen);
+        if (!read_remote(pid, reinterpret_cast<std::uint64_t>(msg.msg_control), call.control.data(),
+                         call.control.size())) {
+            call.immediate_errno = EFAULT;
+            return {};
+        }
+    }
+    return {};
+}
+
 Result<UniqueFd> take_agent_fd(pid_t tgid, int fd);
 
 // A send with no destination is never CONTINUEd: another agent thread could
@@ -455,27 +476,12 @@ Status decode_destinationless_send(HeldCall& call, pid_t pid, const msghdr& msg)
     len = sizeof type;
     ::getsockopt(sock->get(), SOL_SOCKET, SO_TYPE, &type, &len);
     call.socket_domain = domain;
+    call.socket = std::move(*sock);  // performed on this very socket, not on whatever fd N is later
     call.address_len = 0;
     call.allow_without_policy = "connected-peer";
     call.object = "send to the connected peer";
     call.query.action = policy::Action::connect;
-    if (auto r = read_iovecs(call, pid, reinterpret_cast<std::uint64_t>(msg.msg_iov), msg.msg_iovlen,
-                             type == SOCK_STREAM);
-        !r || call.immediate_errno)
-        return r;
-    if (msg.msg_controllen) {
-        if (msg.msg_controllen > k_max_control) {
-            call.immediate_errno = ENOBUFS;
-            return {};
-        }
-        call.control.resize(msg.msg_controllen);
-        if (!read_remote(pid, reinterpret_cast<std::uint64_t>(msg.msg_control), call.control.data(),
-                         call.control.size())) {
-            call.immediate_errno = EFAULT;
-            return {};
-        }
-    }
-    return {};
+    return read_message_body(call, pid, msg, type == SOCK_STREAM);
 }
 
 Status decode_send(HeldCall& call, const seccomp_notif& n, const AgentContext& agent, int root_fd) {
@@ -537,21 +543,7 @@ Status decode_send(HeldCall& call, const seccomp_notif& n, const AgentContext& a
         name_ptr = reinterpret_cast<std::uint64_t>(msg.msg_name);
         name_len = msg.msg_namelen;
         call.send_flags = static_cast<int>(a[2]);
-        if (auto r = read_iovecs(call, n.pid, reinterpret_cast<std::uint64_t>(msg.msg_iov), msg.msg_iovlen);
-            !r || call.immediate_errno)
-            return r;
-        if (msg.msg_controllen) {
-            if (msg.msg_controllen > k_max_control) {
-                call.immediate_errno = ENOBUFS;
-                return {};
-            }
-            call.control.resize(msg.msg_controllen);
-            if (!read_remote(n.pid, reinterpret_cast<std::uint64_t>(msg.msg_control), call.control.data(),
-                             call.control.size())) {
-                call.immediate_errno = EFAULT;
-                return {};
-            }
-        }
+        if (auto r = read_message_body(call, n.pid, msg, false); !r || call.immediate_errno) return r;
     }
     if (name_len > sizeof(sockaddr_storage) || name_len < sizeof(sa_family_t)) {
         call.immediate_errno = EINVAL;
@@ -787,9 +779,9 @@ long socket_operation(const void* context) {
 }
 
 Result<long> perform_socket_call(HeldCall& call, const AgentContext& agent) {
-    auto sock = take_agent_fd(call.tgid, call.sockfd);
+    auto sock = call.socket ? Result<UniqueFd>(std::move(call.socket)) : take_agent_fd(call.tgid, call.sockfd);
     if (!sock) {
-        int err = sock.error().code == EBADF ? EBADF : sock.error().code;
+        int err = sock.error().code;
         if (auto r = answer_error(call.listener_fd, call.id, err); !r) return std::unexpected(r.error());
         return -static_cast<long>(err);
     }

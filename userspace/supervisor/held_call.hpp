@@ -92,6 +92,7 @@ struct HeldCall {
     std::vector<char> control;
     int send_flags = 0;
     int socket_domain = AF_UNSPEC;        // of the agent's socket, when a destination-less send is emulated
+    common::UniqueFd socket;              // that socket, taken once at decode (pidfd_getfd)
     std::uint64_t mmsg_len_address = 0;   // sendmmsg: where the kernel would store msg_len of message 0
 
     // Set by the event loop, which must not block: the first attempt opens
