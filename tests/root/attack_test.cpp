@@ -27,10 +27,6 @@ using Clock = std::chrono::steady_clock;
 
 std::string attacker_path() { return std::string(AIRLOCK_BINARY_DIR) + "/tests/root/attack_agent"; }
 
-std::string trim(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    return s;
-}
 
 long long ms_since(Clock::time_point t0) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
@@ -69,14 +65,7 @@ public:
         pid_ = ::fork();
         if (pid_ == 0) {
             ::dup2(out[1], 1);
-            int null = ::open("/dev/null", O_RDONLY);
-            ::dup2(null, 0);
-            if (in_child) in_child();
-            std::vector<char*> args;
-            for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-            args.push_back(nullptr);
-            ::execv(args[0], args.data());
-            ::_exit(127);
+            exec_in_child(argv, in_child);
         }
         ::close(out[1]);
         fd_ = out[0];

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -48,6 +49,25 @@ inline std::string missing_prerequisite() {
             GTEST_SKIP() << why;                                                 \
     } while (0)
 
+// Result lines end in a newline; tests compare what is before it.
+inline std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+// The child half of every spawn: stdin from /dev/null, then `in_child` (drop
+// privileges, say), then exec; 127 if the exec fails.
+[[noreturn]] inline void exec_in_child(const std::vector<std::string>& argv, const std::function<void()>& in_child) {
+    int null = ::open("/dev/null", O_RDONLY);
+    ::dup2(null, 0);
+    if (in_child) in_child();
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+}
+
 struct Output {
     int status = -1;  // exit status, or 128+signal
     std::string out;
@@ -65,14 +85,7 @@ public:
         if (pid == 0) {
             ::dup2(out[1], 1);
             ::dup2(err[1], 2);
-            int null = ::open("/dev/null", O_RDONLY);
-            ::dup2(null, 0);
-            if (in_child) in_child();
-            std::vector<char*> args;
-            for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-            args.push_back(nullptr);
-            ::execv(args[0], args.data());
-            ::_exit(127);
+            exec_in_child(argv, in_child);
         }
         ::close(out[1]);
         ::close(err[1]);

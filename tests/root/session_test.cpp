@@ -45,10 +45,6 @@ protected:
     std::unique_ptr<Daemon> daemon_;
 };
 
-std::string trim(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-    return s;
-}
 
 TEST_F(SessionTest, AllowedReadReturnsTheFileBytes) {
     auto& d = start();
