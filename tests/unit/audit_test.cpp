@@ -1,7 +1,10 @@
 // Audit log tests: real SQLite files in a private temp dir; tampering is done
 // through a second, independent sqlite3 connection (or by editing the journal
-// file), as an attacker would. commit() only writes the journal: tests that
-// look at the database flush() first.
+// file), as an attacker would. commit() only writes the journal and a
+// background ingester copies rows into SQLite a few milliseconds later: tests
+// that look at the database flush() first, and tests that look at the queue,
+// the journal or the database between commit() and flush() hold the ingester
+// (hold_ingest_for_test) so it cannot race them.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -17,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -474,6 +478,7 @@ TEST_F(AuditTest, ReopenAfterTailTruncationKeepsTheEvidence) {
 
 TEST_F(AuditTest, BatchCommitMakesAllRowsVisible) {
     auto log = open_log();
+    log.hold_ingest_for_test();  // look at the queue before the ingester takes it
     ASSERT_TRUE(log.append(make_event(1)).has_value());
     ASSERT_TRUE(log.flush().has_value());
     ASSERT_TRUE(log.begin().has_value());
@@ -641,6 +646,7 @@ TEST_F(AuditTest, FailedAppendLeavesTheHeadUnchanged) {
 
 TEST_F(AuditTest, FailedBatchRollsBackToLastCommit) {
     auto log = open_log();
+    log.hold_ingest_for_test();  // look at the queue before the ingester takes it
     for (int i = 1; i <= 2; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
     // Rows 1..2 stay in the journal: the failed batch must not disturb them.
     const auto before = journal_size();
@@ -673,6 +679,7 @@ TEST_F(AuditTest, FailedBatchRollsBackToLastCommit) {
 // The head must follow a failed commit even if the caller never calls rollback().
 TEST_F(AuditTest, FailedCommitResetsTheHeadByItself) {
     auto log = open_log();
+    log.hold_ingest_for_test();  // look at the queue before the ingester takes it
     auto first = log.append(make_event(1));
     ASSERT_TRUE(first.has_value());
     const auto before = journal_size();
@@ -868,6 +875,7 @@ TEST_F(AuditTest, ReadOnlyOpenQueriesButNeverWrites) {
     EXPECT_FALSE(fs::exists(path_));
 
     auto writer = open_log();
+    writer.hold_ingest_for_test();  // look at the queue before the ingester takes it
     for (int i = 1; i <= 3; ++i) ASSERT_TRUE(writer.append(make_event(i, i)).has_value());
     ASSERT_TRUE(writer.flush().has_value());
     ASSERT_TRUE(writer.begin().has_value());  // the daemon mid-batch
@@ -998,6 +1006,7 @@ TEST(AuditJournalFormat, Crc32IsTheZlibOne) {
 
 TEST_F(AuditTest, CommitWritesTheJournalNotTheDatabase) {
     auto log = open_log();
+    log.hold_ingest_for_test();  // look at the queue before the ingester takes it
     EXPECT_EQ(journal_size(), 0u);
     Sql sql(path_);
     ASSERT_TRUE(log.begin().has_value());
@@ -1093,6 +1102,7 @@ TEST_F(AuditTest, CrashAfterCommitLosesNothing) {
     if (pid == 0) {
         auto log = AuditLog::open(path_);
         if (!log) ::_exit(2);
+        log->hold_ingest_for_test();  // the crash comes before any ingestion
         if (!log->append(make_event(1))) ::_exit(3);
         if (!log->begin()) ::_exit(4);
         for (int i = 2; i <= 5; ++i) {
@@ -1136,6 +1146,7 @@ TEST_F(AuditTest, AbandonedLogIsReplayedByteExact) {
     std::vector<Event> returned;
     {
         auto log = open_log();
+        log.hold_ingest_for_test();  // the crash comes before any ingestion
         for (int i = 1; i <= 2; ++i) returned.push_back(*log.append(make_event(i)));
         ASSERT_TRUE(log.flush().has_value());
         Event odd = make_event(3);
@@ -1179,6 +1190,7 @@ TEST_F(AuditTest, ReplaySkipsRowsAlreadyInTheDatabase) {
     std::string stale;
     {
         auto log = open_log();
+        log.hold_ingest_for_test();  // the crash comes before any ingestion
         for (int i = 1; i <= 3; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
         stale = read_file(journal());
         ASSERT_TRUE(log.flush().has_value());
@@ -1233,6 +1245,7 @@ TEST_F(AuditTest, TornTrailingRecordIsIgnoredWithANote) {
         SetUp();
         {
             auto log = open_log();
+            log.hold_ingest_for_test();  // the crash comes before any ingestion
             ASSERT_TRUE(log.begin().has_value());
             for (int i = 1; i <= 3; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
             ASSERT_TRUE(log.commit().has_value());
@@ -1303,6 +1316,7 @@ TEST_F(AuditTest, CorruptedRecordFailsOpenNamingTheOffset) {
         SetUp();
         {
             auto log = open_log();
+            log.hold_ingest_for_test();  // the crash comes before any ingestion
             ASSERT_TRUE(log.begin().has_value());
             for (int i = 1; i <= 3; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
             ASSERT_TRUE(log.commit().has_value());
@@ -1333,6 +1347,7 @@ TEST_F(AuditTest, CorruptedRecordFailsOpenNamingTheOffset) {
 std::string foreign_journal(const std::string& other_path, int n) {
     auto log = AuditLog::open(other_path);
     EXPECT_TRUE(log.has_value());
+    log->hold_ingest_for_test();
     for (int i = 1; i <= n; ++i) EXPECT_TRUE(log->append(make_event(100 + i)).has_value());
     log->abandon_for_test();
     return read_file(other_path + ".journal");
@@ -1370,6 +1385,7 @@ TEST_F(AuditTest, JournalThatDoesNotContinueTheDatabaseIsCaught) {
 TEST_F(AuditTest, VerifyDetectsATamperedJournalRecord) {
     {
         auto log = open_log();
+        log.hold_ingest_for_test();  // the crash comes before any ingestion
         for (int i = 1; i <= 2; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
         ASSERT_TRUE(log.flush().has_value());
         for (int i = 3; i <= 5; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
@@ -1436,6 +1452,7 @@ TEST_F(AuditTest, VerifySaysWhenItCannotReadTheJournal) {
 
 TEST_F(AuditTest, SecondWriterIsRefused) {
     auto log = open_log();
+    log.hold_ingest_for_test();  // look at the queue before the ingester takes it
     ASSERT_TRUE(log.append(make_event(1)).has_value());
     auto second = AuditLog::open(path_);
     ASSERT_FALSE(second.has_value());
@@ -1451,6 +1468,7 @@ TEST_F(AuditTest, SecondWriterIsRefused) {
 TEST_F(AuditTest, ReadOnlyOpenNeverTouchesTheJournal) {
     {
         auto log = open_log();
+        log.hold_ingest_for_test();  // the crash comes before any ingestion
         for (int i = 1; i <= 3; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
         log.abandon_for_test();
     }
@@ -1512,6 +1530,7 @@ void repair_table(const std::string& path) {
 
 TEST_F(AuditTest, FailedFlushKeepsRowsQueued) {
     auto log = open_log();
+    log.hold_ingest_for_test();  // look at the queue before the ingester takes it
     for (int i = 1; i <= 3; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
     const std::string bytes = read_file(journal());
     break_table(path_);
@@ -1534,6 +1553,7 @@ TEST_F(AuditTest, FailedFlushKeepsRowsQueued) {
 
 TEST_F(AuditTest, QueueBoundRefusesWhenTheDatabaseTakesNoRows) {
     auto log = open_log();
+    log.hold_ingest_for_test();  // only commits at the bound make it run
     break_table(path_);
     constexpr int per_batch = 1024;
     static_assert(max_queued_rows % per_batch == 0);
@@ -1601,6 +1621,349 @@ TEST_F(AuditTest, VerifyIsStableAgainstALiveWriter) {
     const VerifyReport v = verify();
     EXPECT_TRUE(v.ok) << v.problem;
     EXPECT_EQ(v.rows_checked, 6000);
+}
+
+// ---------------------------------------------------------------------------
+// Background ingestion: the ingester thread moves committed rows into SQLite
+
+// Polls cond every millisecond for up to `limit`; true once it held.
+bool eventually(const std::function<bool()>& cond,
+                std::chrono::milliseconds limit = std::chrono::seconds(15)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!cond()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+}
+
+TEST_F(AuditTest, IngesterMovesRowsWithoutFlush) {
+    auto log = open_log();
+    std::vector<Event> returned;
+    for (int i = 1; i <= 10; ++i) returned.push_back(*log.append(make_event(i)));
+    // No flush(): the ingester gets them there by itself.
+    EXPECT_TRUE(eventually([&] { return log.queued_rows() == 0; }));
+    auto rows = log.query({});
+    ASSERT_TRUE(rows.has_value()) << rows.error().to_string();
+    ASSERT_EQ(rows->size(), returned.size());
+    for (std::size_t i = 0; i < returned.size(); ++i) EXPECT_EQ((*rows)[i].hash, returned[i].hash);
+    EXPECT_FALSE(log.last_ingest_error().has_value());
+    // A small journal of ingested rows is left for the next flush (or the
+    // destructor) to empty: a ftruncate per pass is not worth it.
+    EXPECT_GT(journal_size(), 0u);
+    ASSERT_TRUE(log.flush().has_value());
+    EXPECT_EQ(journal_size(), 0u);
+}
+
+// Many commits from the owner's thread race the ingester; reads from that
+// thread always see a prefix of the chain, max_ids counts what is queued, and
+// in the end every row is in SQLite in chain order.
+TEST_F(AuditTest, CommitsRacingTheIngesterLandInChainOrder) {
+    auto log = open_log();
+    constexpr int total = 20000;
+    std::mt19937 rng(20240611);
+    std::vector<Event> returned;
+    returned.reserve(total);
+    std::int64_t visible = 0;  // rows seen in SQLite so far, always the chain's prefix
+    auto read_more = [&] {
+        auto rows = log.query({.session = std::nullopt, .since_seq = visible, .limit = 0});
+        ASSERT_TRUE(rows.has_value()) << rows.error().to_string();
+        for (const Event& r : *rows) {
+            ASSERT_EQ(r.seq, visible + 1);
+            ASSERT_LT(static_cast<std::size_t>(visible), returned.size());
+            ASSERT_EQ(r.hash, returned[static_cast<std::size_t>(visible)].hash);
+            ++visible;
+        }
+    };
+    int i = 0;
+    while (i < total) {
+        const int n = 1 + static_cast<int>(rng() % 40);
+        ASSERT_TRUE(log.begin().has_value());
+        for (int k = 0; k < n && i < total; ++k) {
+            ++i;
+            auto e = log.append(make_event(i, i));  // session = i: max_ids must follow every commit
+            ASSERT_TRUE(e.has_value()) << e.error().to_string();
+            returned.push_back(std::move(*e));
+        }
+        auto c = log.commit();
+        ASSERT_TRUE(c.has_value()) << c.error().to_string();
+        switch (rng() % 32) {
+            case 0: {
+                read_more();
+                // Rows of a pass that is just committing may still count as
+                // queued (over, never under): bounded by what was committed.
+                EXPECT_LE(log.queued_rows(), returned.size());
+                auto ids = log.max_ids();
+                ASSERT_TRUE(ids.has_value()) << ids.error().to_string();
+                EXPECT_EQ(ids->session, i);
+                break;
+            }
+            case 1: std::this_thread::sleep_for(std::chrono::microseconds(rng() % 3000)); break;
+            case 2: std::this_thread::yield(); break;
+            default: break;
+        }
+    }
+    // Without flush(), everything gets there.
+    EXPECT_TRUE(eventually([&] { return log.queued_rows() == 0; }));
+    read_more();
+    EXPECT_EQ(visible, total);
+    ASSERT_TRUE(log.flush().has_value());
+    EXPECT_EQ(journal_size(), 0u);
+    EXPECT_FALSE(log.last_ingest_error().has_value());
+
+    auto rows = log.query({});
+    ASSERT_TRUE(rows.has_value());
+    ASSERT_EQ(rows->size(), returned.size());
+    for (std::size_t k = 0; k < returned.size(); ++k) {
+        const Event& a = (*rows)[k];
+        const Event& b = returned[k];
+        ASSERT_EQ(a.seq, static_cast<std::int64_t>(k + 1));
+        ASSERT_EQ(a.prev_hash, b.prev_hash);
+        ASSERT_EQ(a.hash, b.hash);
+        ASSERT_EQ(canonical_form(a), canonical_form(b));
+    }
+    const VerifyReport v = verify();
+    EXPECT_TRUE(v.ok) << v.problem;
+    EXPECT_EQ(v.rows_checked, total);
+}
+
+// abandon_for_test() right after commits, at three points of the ingester:
+// before it took the rows (held), after it inserted them but before the
+// journal was emptied, and wherever it happens to be (often inside its
+// transaction: it takes thousands of rows). Reopening must find every
+// committed row, once, in order.
+TEST_F(AuditTest, CrashWhileTheIngesterRunsLosesNothing) {
+    std::mt19937 rng(4242);
+    std::vector<Event> returned;
+    int next = 1;
+    for (int round = 0; round < 30; ++round) {
+        SCOPED_TRACE("round " + std::to_string(round));
+        const int mode = round % 3;  // 0: before the ingester, 1: after it, 2: wherever it is
+        auto log = open_log();
+        EXPECT_EQ(log.recovery_note(), "");
+        if (mode == 0) log.hold_ingest_for_test();
+        // At most 2000 rows (~800 KB): under the size at which a pass empties
+        // the journal by itself, and under the queue length that wakes it early.
+        const int batches = 1 + static_cast<int>(rng() % 10);
+        std::size_t committed = 0;
+        for (int b = 0; b < batches; ++b) {
+            ASSERT_TRUE(log.begin().has_value());
+            const int n = 1 + static_cast<int>(rng() % 200);
+            for (int k = 0; k < n; ++k) {
+                auto e = log.append(make_event(next++));
+                ASSERT_TRUE(e.has_value());
+                returned.push_back(std::move(*e));
+            }
+            ASSERT_TRUE(log.commit().has_value());
+            committed += static_cast<std::size_t>(n);
+        }
+        if (mode == 0) {
+            EXPECT_EQ(log.queued_rows(), committed);
+        } else if (mode == 1) {
+            ASSERT_TRUE(eventually([&] { return log.queued_rows() == 0; }));
+            EXPECT_GT(journal_size(), 0u);  // ingested, not emptied yet
+        } else {
+            std::this_thread::sleep_for(std::chrono::microseconds(2000 + rng() % 12000));
+        }
+        log.abandon_for_test();
+
+        auto reopened = open_log();
+        const std::string note = reopened.recovery_note();
+        const std::string rows = std::to_string(committed) + " ";
+        if (mode == 0) {
+            EXPECT_NE(note.find("recovered " + rows), std::string::npos) << note;
+            EXPECT_EQ(note.find("skipped"), std::string::npos) << note;
+        } else if (mode == 1) {
+            EXPECT_NE(note.find("skipped " + rows), std::string::npos) << note;
+            EXPECT_EQ(note.find("recovered"), std::string::npos) << note;
+        }
+        const std::size_t before = returned.size() - committed;
+        const Filter since{.session = std::nullopt, .since_seq = static_cast<std::int64_t>(before), .limit = 0};
+        auto new_rows = reopened.query(since);
+        ASSERT_TRUE(new_rows.has_value());
+        ASSERT_EQ(new_rows->size(), committed) << note;
+        for (std::size_t k = 0; k < committed; ++k) {
+            ASSERT_EQ((*new_rows)[k].seq, static_cast<std::int64_t>(before + k + 1));
+            ASSERT_EQ((*new_rows)[k].hash, returned[before + k].hash);
+        }
+        reopened.abandon_for_test();  // replay emptied the journal: nothing left to lose
+    }
+    auto log = open_log();
+    auto rows = log.query({});
+    ASSERT_TRUE(rows.has_value());
+    ASSERT_EQ(rows->size(), returned.size());
+    for (std::size_t k = 0; k < returned.size(); ++k) {
+        ASSERT_EQ((*rows)[k].seq, static_cast<std::int64_t>(k + 1));
+        ASSERT_EQ((*rows)[k].hash, returned[k].hash);
+    }
+    const VerifyReport v = verify();
+    EXPECT_TRUE(v.ok) << v.problem;
+    EXPECT_EQ(v.rows_checked, static_cast<std::int64_t>(returned.size()));
+}
+
+// The same with a real crash: a child commits without pause (the ingester is
+// always busy) and reports every commit that returned; it is SIGKILLed at a
+// random moment. Every reported row must be in the reopened log.
+TEST_F(AuditTest, KillWhileTheIngesterRunsLosesNothing) {
+    { auto log = open_log(); }
+    std::mt19937 rng(99);
+    std::int64_t reported = 0;
+    for (int round = 0; round < 4; ++round) {
+        SCOPED_TRACE("round " + std::to_string(round));
+        int fds[2];
+        ASSERT_EQ(::pipe(fds), 0);
+        const pid_t pid = ::fork();
+        ASSERT_GE(pid, 0);
+        if (pid == 0) {
+            ::close(fds[0]);
+            auto log = AuditLog::open(path_);
+            if (!log) ::_exit(2);
+            const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+            for (int i = 1; std::chrono::steady_clock::now() < give_up; ++i) {
+                if (!log->begin()) ::_exit(3);
+                std::int64_t last = 0;
+                for (int k = 0; k < 8; ++k) {
+                    auto e = log->append(make_event(i));
+                    if (!e) ::_exit(4);
+                    last = e->seq;
+                }
+                if (!log->commit()) ::_exit(5);
+                if (::write(fds[1], &last, sizeof last) != sizeof last) ::_exit(6);
+            }
+            ::_exit(7);
+        }
+        ::close(fds[1]);
+        std::this_thread::sleep_for(std::chrono::milliseconds(30 + rng() % 150));
+        ::kill(pid, SIGKILL);
+        int status = 0;
+        ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+        ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "child status " << status;
+        std::int64_t seq = 0;
+        while (::read(fds[0], &seq, sizeof seq) == sizeof seq) reported = std::max(reported, seq);
+        ::close(fds[0]);
+
+        auto log = open_log();
+        auto rows = log.query({});
+        ASSERT_TRUE(rows.has_value());
+        ASSERT_GE(static_cast<std::int64_t>(rows->size()), reported) << log.recovery_note();
+        for (std::size_t k = 0; k < rows->size(); ++k) {
+            ASSERT_EQ((*rows)[k].seq, static_cast<std::int64_t>(k + 1));
+        }
+        const VerifyReport v = verify();
+        EXPECT_TRUE(v.ok) << v.problem;
+        EXPECT_EQ(v.rows_checked, static_cast<std::int64_t>(rows->size()));
+    }
+    EXPECT_GT(reported, 0);
+}
+
+// Under constant load the journal never has a moment with nothing pending, so
+// a pass alone would never empty it: commit() must stop at max_journal_bytes
+// until the ingester has caught up. Held, only that backpressure runs it.
+TEST_F(AuditTest, JournalStaysBoundedUnderSustainedCommits) {
+    for (const bool held : {true, false}) {
+        SCOPED_TRACE(held ? "ingester held" : "ingester running");
+        TearDown();
+        SetUp();
+        auto log = open_log();
+        if (held) log.hold_ingest_for_test();
+        constexpr int per_batch = 16;
+        std::uintmax_t written = 0;  // bytes commit() appended, whether or not still in the journal
+        std::uintmax_t largest = 0;
+        std::uintmax_t last = 0;
+        int emptied = 0;  // seen inside commit() (backpressure) or between two (a pass)
+        std::int64_t rows = 0;
+        while (written < 3 * max_journal_bytes) {
+            ASSERT_TRUE(log.begin().has_value());
+            for (int k = 0; k < per_batch; ++k) {
+                ASSERT_TRUE(log.append(make_event(static_cast<int>(++rows))).has_value());
+            }
+            const std::uintmax_t before = journal_size();
+            if (before < last) ++emptied;
+            auto c = log.commit();
+            ASSERT_TRUE(c.has_value()) << c.error().to_string();
+            const std::uintmax_t after = journal_size();
+            if (after > before) {
+                written += after - before;
+            } else {
+                ++emptied;
+                written += after;  // emptied, then this batch appended
+            }
+            last = after;
+            largest = std::max(largest, after);
+            ASSERT_LE(after, max_journal_bytes) << "after " << rows << " rows";
+        }
+        EXPECT_GE(emptied, 2);  // 3x the bound went through a journal never above it
+        if (held) {
+            EXPECT_GT(largest, max_journal_bytes / 2);  // only backpressure emptied it
+        }
+        ASSERT_TRUE(log.flush().has_value());
+        EXPECT_EQ(journal_size(), 0u);
+        EXPECT_EQ(log.queued_rows(), 0u);
+        EXPECT_EQ(log.query({})->size(), static_cast<std::size_t>(rows));
+        const VerifyReport v = verify();
+        EXPECT_TRUE(v.ok) << v.problem;
+        EXPECT_EQ(v.rows_checked, rows);
+    }
+}
+
+// A failing database is reported through last_ingest_error() without any
+// flush(), with a message that stays the same while the same fault lasts, and
+// the ingester recovers by itself once the database takes rows again.
+TEST_F(AuditTest, IngestErrorIsReportedAndClears) {
+    auto log = open_log();
+    EXPECT_FALSE(log.last_ingest_error().has_value());
+    ASSERT_TRUE(log.append(make_event(1)).has_value());
+    ASSERT_TRUE(log.flush().has_value());
+    break_table(path_);
+    for (int i = 2; i <= 4; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
+
+    ASSERT_TRUE(eventually([&] { return log.last_ingest_error().has_value(); }));
+    const airlock::common::Error first = *log.last_ingest_error();
+    EXPECT_NE(first.message.find("no such table"), std::string::npos) << first.message;
+    EXPECT_NE(first.message.find("insert seq 2 "), std::string::npos) << first.message;
+    EXPECT_NE(first.message.find(path_), std::string::npos) << first.message;
+    EXPECT_EQ(log.queued_rows(), 3u);
+
+    // More rows, another (forced) failed pass: same message, logged once.
+    ASSERT_TRUE(log.append(make_event(5)).has_value());
+    auto f = log.flush();
+    ASSERT_FALSE(f.has_value());
+    EXPECT_NE(f.error().message.find("seq 2..5"), std::string::npos) << f.error().message;
+    ASSERT_TRUE(log.last_ingest_error().has_value());
+    EXPECT_EQ(log.last_ingest_error()->message, first.message);
+    EXPECT_EQ(log.queued_rows(), 4u);
+
+    repair_table(path_);
+    // No flush(): the ingester retries on its backoff.
+    ASSERT_TRUE(eventually([&] { return !log.last_ingest_error().has_value() && log.queued_rows() == 0; }));
+    EXPECT_EQ(log.query({})->size(), 5u);
+    const VerifyReport v = verify();
+    EXPECT_TRUE(v.ok) << v.problem;
+    EXPECT_EQ(v.rows_checked, 5);
+}
+
+// airlockd takes SIGTERM/SIGHUP from a signalfd and blocks them only after
+// opening the log: the ingester must never be the thread a signal goes to.
+TEST_F(AuditTest, IngesterBlocksSignals) {
+    auto log = open_log();
+    bool found = false;
+    for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(task.path() / "comm");
+        std::string name;
+        std::getline(comm, name);
+        if (name != "airlock-ingest") continue;
+        found = true;
+        std::ifstream status(task.path() / "status");
+        std::string line;
+        std::uint64_t blocked = 0;
+        while (std::getline(status, line)) {
+            if (line.rfind("SigBlk:", 0) == 0) blocked = std::stoull(line.substr(7), nullptr, 16);
+        }
+        for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGPIPE}) {
+            EXPECT_NE(blocked & (std::uint64_t{1} << (sig - 1)), 0u) << "signal " << sig << " not blocked";
+        }
+    }
+    EXPECT_TRUE(found);
 }
 
 // ---------------------------------------------------------------------------

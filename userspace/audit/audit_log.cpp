@@ -1,14 +1,22 @@
 #include "audit/audit_log.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <limits>
+#include <mutex>
 #include <optional>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 #include "audit/chain.hpp"
@@ -193,17 +201,69 @@ std::string seq_range(std::int64_t first, std::int64_t last) {
                          : "seq " + std::to_string(first) + ".." + std::to_string(last);
 }
 
+// Ingester tuning (see AuditLog::Impl::ingest_loop). Rows gather for
+// ingest_delay after the first one is queued, so one transaction takes many;
+// a queue this large is taken at once.
+constexpr std::chrono::milliseconds ingest_delay{5};
+constexpr std::size_t ingest_wake_rows = 4096;
+constexpr std::size_t ingest_wake_bytes = std::size_t{2} << 20;
+// The ingester empties the journal (all of it being in SQLite) once it holds
+// this much, or when asked to; below it, the ftruncate is not worth its time
+// under the lock.
+constexpr std::uint64_t journal_truncate_bytes = std::uint64_t{1} << 20;
+// The ingester checkpoints the WAL itself, after reporting a pass, once it
+// holds this many frames (SQLite's own default): run by SQLite's
+// autocheckpoint inside a COMMIT, the checkpoint and its fsyncs would be part
+// of the pass that a flush() or a commit() at a bound waits for.
+constexpr int wal_checkpoint_frames = 1000;
+// Retry delays while the database refuses rows.
+constexpr std::chrono::steady_clock::duration ingest_retry_min = std::chrono::milliseconds(100);
+constexpr std::chrono::steady_clock::duration ingest_retry_max = std::chrono::seconds(5);
+
+// One pass of the ingester: what it took and how it went. Kept (under the
+// lock) until the next pass, for flush() and commit()'s backpressure to report.
+struct IngestPass {
+    bool ok = true;
+    std::size_t rows = 0;  // rows it tried to insert (0: it only had the journal to empty)
+    std::int64_t first_seq = 0;
+    std::int64_t last_seq = 0;
+    common::Error cause;  // when !ok; stable while the same rows keep failing the same way
+};
+
+// What flush() and a refused commit() say about a failed pass.
+common::Status pass_status(const IngestPass& pass) {
+    if (pass.ok) return {};
+    std::string what = "flush";
+    if (pass.rows > 0) {
+        what += " of " + std::to_string(pass.rows) + " queued rows (" +
+                seq_range(pass.first_seq, pass.last_seq) + ")";
+    }
+    return std::unexpected(common::Error{pass.cause.code, what + ": " + pass.cause.message});
+}
+
 }  // namespace
 
+// Threads. The owner (the one thread that calls the public methods, the
+// daemon's event loop) and the ingester (started by open(), joined by the
+// destructor) share the members under "shared, under mu" and nothing else:
+// the owner builds batches, keeps the chain head and reads SQLite through its
+// own connection (rdb); the ingester alone writes SQLite, through db.
 struct AuditLog::Impl {
+    using Clock = std::chrono::steady_clock;
+
     std::string path;
     std::string journal_path;
-    DbPtr db;  // declared before the statements so it is destroyed after them
-    StmtPtr insert;
-    StmtPtr query_all;
+    // Declared before the statements so they are destroyed after them, and
+    // db before rdb so the writer is the last connection to close (it
+    // checkpoints the WAL).
+    DbPtr db;   // writer: open() and then only the ingester; null when read_only
+    DbPtr rdb;  // reader: query() and max_ids(), on the owner's thread
+    StmtPtr insert;  // on db
+    StmtPtr query_all;  // on rdb
     StmtPtr query_session;
-    common::UniqueFd journal;  // O_APPEND, flock-ed; invalid when read_only
+    common::UniqueFd journal;  // O_APPEND, flock-ed; invalid when read_only. Written and truncated under mu.
 
+    // ---- Owner's thread only -------------------------------------------
     // Chain head: seq and hash of the newest row, including uncommitted ones.
     std::int64_t head_seq = 0;
     std::string head_hash{genesis_hash};
@@ -212,24 +272,61 @@ struct AuditLog::Impl {
     std::string committed_hash{genesis_hash};
     bool in_txn = false;
     bool read_only = false;  // open_read_only(): query() only
+    // Encoded journal records of the open batch, which commit() writes with
+    // one write(). Keeping the records encoded means no row is copied on the
+    // commit path; the ingester reads them back.
+    std::string batch;
+    std::size_t batch_rows = 0;
+    // Highest ids in the open batch and in every row committed since open(),
+    // for max_ids(): queued rows count without decoding the queue.
+    std::int64_t batch_max_session = 0;
+    std::int64_t batch_max_request = 0;
+    std::int64_t committed_max_session = 0;
+    std::int64_t committed_max_request = 0;
+    std::string recovery_note;
+    bool flush_on_destroy = true;
+    std::thread ingester;  // started and joined by the owner
 
-    // Encoded journal records: [0, batch_start) are in the journal but not
-    // yet in SQLite (the queue), [batch_start, end) are the open batch, which
-    // commit() writes with one write(). The batch is a suffix, so commit and
-    // rollback are a write and a resize; keeping the records encoded means
-    // no row is copied on the commit path, and flush() reads them back.
-    std::string records;
-    std::size_t batch_start = 0;
-    std::size_t queued = 0;      // rows in [0, batch_start)
-    std::size_t batch_rows = 0;  // rows in [batch_start, end)
+    // ---- Shared, under mu ----------------------------------------------
+    mutable std::mutex mu;
+    std::condition_variable ingest_cv;  // wakes the ingester: rows queued, a demand, stop
+    std::condition_variable done_cv;    // a pass finished (served moved)
+    // Records in the journal that the ingester has not taken yet, in order.
+    std::string queue;
+    std::size_t queue_rows = 0;
+    // Rows the ingester took (into `taken`) and has not got into SQLite yet:
+    // being inserted, or kept after a failed pass for the next one.
+    std::size_t taken_rows = 0;
+    std::size_t taken_bytes = 0;
     // Bytes of whole records in the journal; a failed write is cut back to it.
     std::uint64_t journal_size = 0;
     // A failed write left bytes past journal_size that ftruncate could not
     // remove; the next write must remove them first or the journal would hold
     // a damaged record in its middle.
     bool journal_tail_dirty = false;
-    std::string recovery_note;
-    bool flush_on_destroy = true;
+    // Demands (flush(), backpressure) are tickets: the ingester serves every
+    // ticket issued before it takes the queue with that pass, then sets
+    // served to the newest of them.
+    std::uint64_t demands = 0;
+    std::uint64_t served = 0;
+    IngestPass last_pass;
+    std::optional<common::Error> ingest_error;  // the last pass's cause while it failed
+    bool hold = false;                           // hold_ingest_for_test()
+    bool stop = false;                           // destructor
+    // abandon_for_test(): set under mu, also read by the ingester between
+    // inserts, so a simulated crash can land in the middle of a transaction.
+    std::atomic<bool> abandoned{false};
+    // Mirrors ingest_error.has_value(), for last_ingest_error()'s fast path.
+    std::atomic<bool> ingest_failing{false};
+
+    // ---- Ingester's thread only ----------------------------------------
+    std::string taken;  // records taken from the queue, not yet in SQLite
+    int wal_frames = 0;  // frames in the WAL after the last commit (wal hook)
+
+    static int on_wal_commit(void* self, sqlite3* /*db*/, const char* /*name*/, int frames) {
+        static_cast<Impl*>(self)->wal_frames = frames;
+        return SQLITE_OK;
+    }
 
     Impl() = default;
     Impl(const Impl&) = delete;
@@ -238,17 +335,25 @@ struct AuditLog::Impl {
         // The open batch (never journaled) is dropped; journaled rows go to
         // SQLite so a clean shutdown leaves the journal empty. On failure they
         // stay in the journal for the next open() to replay.
-        if (flush_on_destroy && !read_only && db && journal) (void)flush();
+        if (!ingester.joinable()) return;
+        {
+            std::unique_lock lk(mu);
+            if (flush_on_destroy && !abandoned.load()) (void)wait_for_pass(lk);
+            stop = true;
+        }
+        ingest_cv.notify_one();
+        ingester.join();
     }
 
     common::Status prepare_queries() {
+        sqlite3* conn = rdb.get();
         const std::string cols(columns_sql);
-        auto all = detail::prepare(db.get(), path,
+        auto all = detail::prepare(conn, path,
                                    "SELECT " + cols + " FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2");
         if (!all) return std::unexpected(all.error());
         query_all = std::move(*all);
         auto by_session = detail::prepare(
-            db.get(), path,
+            conn, path,
             "SELECT " + cols + " FROM events WHERE seq > ?1 AND session = ?3 ORDER BY seq LIMIT ?2");
         if (!by_session) return std::unexpected(by_session.error());
         query_session = std::move(*by_session);
@@ -329,18 +434,29 @@ struct AuditLog::Impl {
         return {};
     }
 
-    // Inserts records in one transaction.
-    common::Status insert_all(const std::vector<detail::RecordView>& rows, std::string_view what) {
+    // Inserts records in one transaction. A set `cancel` (abandon_for_test)
+    // rolls the transaction back before its COMMIT, as a crash would.
+    common::Status insert_all(const std::vector<detail::RecordView>& rows, std::string_view what,
+                              const std::atomic<bool>* cancel = nullptr) {
         if (auto st =
                 detail::exec(db.get(), path, "BEGIN IMMEDIATE", std::string(what) + ": BEGIN IMMEDIATE");
             !st) {
             return st;
         }
+        auto cancelled = [&] { return cancel != nullptr && cancel->load(std::memory_order_relaxed); };
         for (const auto& rec : rows) {
+            if (cancelled()) {
+                rollback_sql();
+                return common::fail(prefix("abandoned", path));
+            }
             if (auto st = insert_row(rec); !st) {
                 rollback_sql();
                 return std::unexpected(st.error().wrap(what));
             }
+        }
+        if (cancelled()) {
+            rollback_sql();
+            return common::fail(prefix("abandoned", path));
         }
         if (auto st = detail::exec(db.get(), path, "COMMIT", std::string(what) + ": COMMIT"); !st) {
             rollback_sql();
@@ -349,61 +465,158 @@ struct AuditLog::Impl {
         return {};
     }
 
-    // Records of records[from, to), decoded.
-    std::vector<detail::RecordView> decode(std::size_t from, std::size_t to) const {
-        std::vector<detail::RecordView> out;
-        const std::string_view bytes(records);
-        for (std::size_t at = from; at < to;) {
+    // ---- Ingester ---------------------------------------------------------
+
+    // Waits (lk held on mu, released while waiting) for a pass of the
+    // ingester that starts after this call, i.e. one that takes every row
+    // committed so far; returns how that pass went. Owner's thread.
+    common::Status wait_for_pass(std::unique_lock<std::mutex>& lk) {
+        if (!ingester.joinable()) return common::fail(prefix("the ingester is not running", path));
+        const std::uint64_t ticket = ++demands;
+        ingest_cv.notify_one();
+        done_cv.wait(lk, [&] { return served >= ticket; });
+        return pass_status(last_pass);
+    }
+
+    // Inserts `taken` into SQLite in one transaction. No lock held: `taken`,
+    // db and the insert statement are the ingester's own.
+    void insert_taken(IngestPass& pass) {
+        std::vector<detail::RecordView> rows;
+        rows.reserve(pass.rows);
+        const std::string_view bytes(taken);
+        for (std::size_t at = 0; at < bytes.size();) {
             std::size_t size = 0;
-            out.push_back(detail::own_record_at(bytes, at, size));
+            rows.push_back(detail::own_record_at(bytes, at, size));
             at += size;
         }
-        return out;
+        if (rows.empty()) return;
+        pass.first_seq = rows.front().row.seq;
+        pass.last_seq = rows.back().row.seq;
+        if (auto st = insert_all(rows, "ingesting queued rows into SQLite", &abandoned); !st) {
+            pass.ok = false;
+            pass.cause = st.error();
+            pass.cause.message += "; the rows stay queued and in the journal, and are retried";
+        }
     }
 
-    common::Status truncate_journal_if_idle() {
-        if (queued != 0 || (journal_size == 0 && !journal_tail_dirty)) return {};
-        if (::ftruncate(journal.get(), 0) != 0) {
-            return common::fail_errno(
-                prefix("emptying journal " + journal_path +
-                           " (its rows are all in the database; the next flush retries)",
-                       path));
+    // The ingester thread. It sleeps until rows are queued, then lets them
+    // gather for ingest_delay (or until ingest_wake_rows/bytes are queued) so
+    // that one transaction takes many rows, takes the whole queue, and inserts
+    // it with the lock released. A demand runs a pass at once, held or not.
+    void ingest_loop() {
+        std::unique_lock lk(mu);
+        bool gathering = false;
+        Clock::time_point due{};
+        Clock::time_point retry_at{};
+        Clock::duration backoff = ingest_retry_min;
+        for (;;) {
+            if (stop || abandoned.load()) return;
+            const bool demanded = demands > served;
+            if (!demanded) {
+                if (hold || queue_rows + taken_rows == 0) {
+                    gathering = false;
+                    ingest_cv.wait(lk);
+                    continue;
+                }
+                const auto now = Clock::now();
+                if (!gathering) {
+                    gathering = true;
+                    due = now + ingest_delay;
+                }
+                // While the database refuses rows, retry on a backoff instead
+                // of at every commit; a large queue does not hurry that.
+                const bool failing = ingest_error.has_value();
+                const bool large =
+                    !failing && (queue_rows >= ingest_wake_rows || queue.size() >= ingest_wake_bytes);
+                const auto when = failing ? std::max(due, retry_at) : due;
+                if (!large && now < when) {
+                    ingest_cv.wait_until(lk, when);
+                    continue;
+                }
+            }
+            gathering = false;
+            const std::uint64_t serving = demands;
+            if (taken.empty()) {
+                taken.swap(queue);  // no copy; the queue gets taken's old (empty) buffer
+            } else {
+                taken += queue;  // rows of a failed pass go first
+                queue.clear();
+            }
+            taken_rows += queue_rows;
+            taken_bytes = taken.size();
+            queue_rows = 0;
+            IngestPass pass;
+            pass.rows = taken_rows;
+
+            lk.unlock();
+            insert_taken(pass);
+            lk.lock();
+
+            if (abandoned.load()) return;  // a simulated crash: no bookkeeping, the journal stays
+            if (pass.ok) {
+                taken.clear();
+                // A backlog (database down for a while) may have grown the
+                // buffer to the byte bound; do not keep that much memory for good.
+                if (taken.capacity() > (std::size_t{1} << 20)) std::string().swap(taken);
+                taken_rows = 0;
+                taken_bytes = 0;
+                // Every record in the journal is in SQLite now, unless rows were
+                // appended since this pass took the queue. Emptying it costs a
+                // ftruncate under the lock, so it waits until the journal is
+                // big, or someone asked (flush, backpressure, shutdown).
+                const bool worth_it =
+                    demanded || journal_tail_dirty || journal_size >= journal_truncate_bytes;
+                if (queue_rows == 0 && (journal_size > 0 || journal_tail_dirty) && worth_it) {
+                    if (::ftruncate(journal.get(), 0) == 0) {
+                        journal_size = 0;
+                        journal_tail_dirty = false;
+                    } else {
+                        pass.ok = false;
+                        pass.cause = common::Error{
+                            errno, prefix("emptying journal " + journal_path +
+                                              " (its rows are all in the database; retried at the next pass)",
+                                          path)};
+                    }
+                }
+            }
+            if (pass.ok) {
+                ingest_error.reset();
+                backoff = ingest_retry_min;
+            } else {
+                ingest_error = pass.cause;
+                retry_at = Clock::now() + backoff;
+                backoff = std::min<Clock::duration>(backoff * 2, ingest_retry_max);
+            }
+            ingest_failing.store(ingest_error.has_value(), std::memory_order_release);
+            last_pass = std::move(pass);
+            served = serving;
+            done_cv.notify_all();
+
+            if (wal_frames >= wal_checkpoint_frames) {
+                // PASSIVE: never waits for the owner's reads. If it cannot
+                // finish, the next commit's count brings it back here.
+                lk.unlock();
+                sqlite3_wal_checkpoint_v2(db.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+                wal_frames = 0;
+                lk.lock();
+            }
         }
-        journal_size = 0;
-        journal_tail_dirty = false;
-        return {};
     }
 
-    common::Status flush() {
-        if (queued == 0) return truncate_journal_if_idle();
-        const auto rows = decode(0, batch_start);
-        const std::string what = "flush of " + std::to_string(rows.size()) + " queued rows (" +
-                                 seq_range(rows.front().row.seq, rows.back().row.seq) + ")";
-        if (auto st = insert_all(rows, what); !st) {
-            common::Error err = st.error();
-            err.message += "; the rows stay queued and in the journal, a later flush retries";
-            return std::unexpected(std::move(err));
-        }
-        // Keep an open batch, which is not in the journal yet.
-        records.erase(0, batch_start);
-        batch_start = 0;
-        queued = 0;
-        // A backlog (database down for a while) may have grown the buffer to
-        // the byte bound; do not keep that much memory for good.
-        if (records.capacity() > (std::size_t{1} << 20) && records.size() < (std::size_t{1} << 16)) {
-            records.shrink_to_fit();
-        }
-        return truncate_journal_if_idle();
-    }
+    // ---- Commit path (owner's thread) --------------------------------------
 
     void drop_batch() {
-        records.resize(batch_start);
+        batch.clear();
         batch_rows = 0;
+        batch_max_session = 0;
+        batch_max_request = 0;
     }
 
-    // Writes the open batch to the journal with one write() and queues it.
-    // The batch is consumed either way; on failure nothing of it remains in
-    // the journal.
+    // Writes the open batch to the journal with one write() and queues it for
+    // the ingester. The batch is consumed either way; on failure nothing of it
+    // remains in the journal. The lock is held across the write: the ingester
+    // empties the journal under it, and must never see a record that is in
+    // the journal but not yet queued.
     common::Status write_batch() {
         if (batch_rows == 0) return {};
         // Built only on failure: the success path allocates nothing.
@@ -412,20 +625,33 @@ struct AuditLog::Impl {
         auto rows = [&] {
             return seq_range(committed_seq + 1, committed_seq + static_cast<std::int64_t>(batch_rows));
         };
+        std::unique_lock lk(mu);
         auto over_bound = [&] {
-            return queued + batch_rows > max_queued_rows || records.size() > max_queued_bytes;
+            return queue_rows + taken_rows + batch_rows > max_queued_rows ||
+                   queue.size() + taken_bytes + batch.size() > max_queued_bytes;
         };
         if (over_bound()) {
-            auto flushed = flush();
+            // Backpressure: wait for the ingester to take everything queued.
+            // Nothing is appended meanwhile, so one pass empties the queue
+            // unless the database refuses the rows.
+            auto flushed = wait_for_pass(lk);
             if (over_bound()) {
                 std::string msg = "audit database not accepting rows; refusing to release more decisions (" +
-                                  std::to_string(queued) + " rows, " + std::to_string(batch_start) +
-                                  " bytes queued; " + rows() + " dropped";
+                                  std::to_string(queue_rows + taken_rows) + " rows, " +
+                                  std::to_string(queue.size() + taken_bytes) + " bytes queued; " + rows() +
+                                  " dropped";
                 if (!flushed) msg += "; flush: " + flushed.error().to_string();
                 msg += ")";
                 drop_batch();
                 return common::fail(ENOSPC, prefix(msg, path));
             }
+        }
+        // The ingester empties the journal only when all of it is in SQLite,
+        // which under constant load may not happen by itself. Past the bound,
+        // stop appending until it has caught up and emptied it. Pointless
+        // while the database refuses rows: the queue bound limits that case.
+        if (journal_size > 0 && journal_size + batch.size() > max_journal_bytes && !ingest_error) {
+            (void)wait_for_pass(lk);
         }
         if (journal_tail_dirty) {
             if (::ftruncate(journal.get(), static_cast<off_t>(journal_size)) != 0) {
@@ -439,8 +665,8 @@ struct AuditLog::Impl {
             journal_tail_dirty = false;
         }
 
-        const std::size_t total = records.size() - batch_start;
-        const char* data = records.data() + batch_start;
+        const std::size_t total = batch.size();
+        const char* data = batch.data();
         std::size_t left = total;
         while (left > 0) {
             const ssize_t n = ::write(journal.get(), data, left);
@@ -468,9 +694,26 @@ struct AuditLog::Impl {
             return common::fail(err, prefix(msg + "; the batch is dropped", path));
         }
         journal_size += total;
-        queued += batch_rows;
-        batch_rows = 0;
-        batch_start = records.size();
+        const std::size_t rows_before = queue_rows;
+        const std::size_t bytes_before = queue.size();
+        if (queue.empty()) {
+            queue.swap(batch);  // no copy; the batch gets the queue's old (empty) buffer
+        } else {
+            queue += batch;
+        }
+        queue_rows += batch_rows;
+        // Wake the ingester when it may be asleep with nothing to do, or when
+        // the queue just became large; not for every commit.
+        const bool wake = rows_before == 0 ||
+                          (rows_before < ingest_wake_rows && queue_rows >= ingest_wake_rows) ||
+                          (bytes_before < ingest_wake_bytes && queue.size() >= ingest_wake_bytes);
+        lk.unlock();
+        if (wake) ingest_cv.notify_one();
+
+        committed_max_session = std::max(committed_max_session, batch_max_session);
+        committed_max_request = std::max(committed_max_request, batch_max_request);
+        drop_batch();
+        if (batch.capacity() > (std::size_t{1} << 20)) std::string().swap(batch);
         return {};
     }
 
@@ -485,10 +728,12 @@ struct AuditLog::Impl {
         if (event.time_us == 0) event.time_us = now_us();
         event.seq = head_seq + 1;
         event.prev_hash = head_hash;
-        auto hash = detail::append_record(records, event.prev_hash, detail::row_view(event));
+        auto hash = detail::append_record(batch, event.prev_hash, detail::row_view(event));
         if (!hash) return std::unexpected(hash.error().wrap(prefix("append", path)));
         event.hash = std::move(*hash);
         ++batch_rows;
+        batch_max_session = std::max(batch_max_session, event.session);
+        batch_max_request = std::max(batch_max_request, event.request_id);
         return {};
     }
 
@@ -598,6 +843,27 @@ AuditLog::AuditLog(AuditLog&&) noexcept = default;
 AuditLog& AuditLog::operator=(AuditLog&&) noexcept = default;
 AuditLog::~AuditLog() = default;
 
+namespace {
+
+// Opens a connection with the settings every handle gets. NOMUTEX: each
+// connection is used by one thread at a time (the writer by the ingester, the
+// reader by the owner).
+common::Status open_connection(const std::string& db_path, int flags, DbPtr& out, std::string_view what) {
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(db_path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+                                   nullptr);
+    out.reset(raw);
+    if (rc != SQLITE_OK) return std::unexpected(detail::sqlite_error(raw, db_path, what, rc));
+    sqlite3_busy_timeout(raw, 5000);
+    // trusted_schema=OFF: views and triggers in the file may not call
+    // functions with side effects, in case someone planted some.
+    if (auto st = detail::exec(raw, db_path, "PRAGMA trusted_schema = OFF", "PRAGMA trusted_schema"); !st)
+        return st;
+    return {};
+}
+
+}  // namespace
+
 common::Result<AuditLog> AuditLog::open(const std::string& db_path) {
     if (db_path.empty()) return common::fail("audit log: empty database path");
     if (auto st = create_private_file(db_path); !st) return std::unexpected(st.error());
@@ -611,20 +877,11 @@ common::Result<AuditLog> AuditLog::open(const std::string& db_path) {
     if (!journal) return std::unexpected(journal.error());
     impl->journal = std::move(*journal);
 
-    sqlite3* raw = nullptr;
-    // NOMUTEX: the daemon's event loop is the only user of the handle.
-    const int rc = sqlite3_open_v2(
-        db_path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nullptr);
-    impl->db.reset(raw);
-    if (rc != SQLITE_OK) return std::unexpected(detail::sqlite_error(raw, db_path, "sqlite3_open_v2", rc));
+    if (auto st = open_connection(db_path, SQLITE_OPEN_READWRITE, impl->db, "sqlite3_open_v2"); !st)
+        return std::unexpected(st.error());
     sqlite3* db = impl->db.get();
-    sqlite3_busy_timeout(db, 5000);
-
-    // trusted_schema=OFF: views and triggers in the file may not call
-    // functions with side effects, in case someone planted some.
-    for (const char* pragma : {"PRAGMA trusted_schema = OFF", "PRAGMA foreign_keys = ON"}) {
-        if (auto st = detail::exec(db, db_path, pragma, pragma); !st) return std::unexpected(st.error());
-    }
+    if (auto st = detail::exec(db, db_path, "PRAGMA foreign_keys = ON", "PRAGMA foreign_keys = ON"); !st)
+        return std::unexpected(st.error());
     auto mode = single_text(db, db_path, "PRAGMA journal_mode = WAL");
     if (!mode) return std::unexpected(mode.error());
     if (*mode != "wal") {
@@ -633,10 +890,12 @@ common::Result<AuditLog> AuditLog::open(const std::string& db_path) {
                                        "' (WAL needs shared memory; is this a network filesystem?)",
                                    db_path));
     }
+    // Replaces SQLite's autocheckpoint: the ingester checkpoints between passes.
+    sqlite3_wal_hook(db, &Impl::on_wal_commit, impl.get());
     // NORMAL in WAL mode: COMMIT write()s the frames to the WAL before it
     // returns (a daemon crash loses nothing) and fsyncs only at checkpoints (a
-    // power cut may lose the last commits). flush() relies on the first half
-    // before it empties the journal.
+    // power cut may lose the last commits). The ingester relies on the first
+    // half before it empties the journal.
     if (auto st = detail::exec(db, db_path, "PRAGMA synchronous = NORMAL", "PRAGMA synchronous = NORMAL");
         !st) {
         return std::unexpected(st.error());
@@ -667,13 +926,39 @@ common::Result<AuditLog> AuditLog::open(const std::string& db_path) {
                                       "?14, ?15, ?16, ?17)");
     if (!insert) return std::unexpected(insert.error());
     impl->insert = std::move(*insert);
+
+    // The owner's own connection for reads, so query() never waits for (or
+    // races with) the ingester's transaction. query_only: it never writes.
+    if (auto st = open_connection(db_path, SQLITE_OPEN_READWRITE, impl->rdb, "sqlite3_open_v2 (reader)"); !st)
+        return std::unexpected(st.error());
+    if (auto st = detail::exec(impl->rdb.get(), db_path, "PRAGMA query_only = ON", "PRAGMA query_only"); !st)
+        return std::unexpected(st.error());
     if (auto st = impl->prepare_queries(); !st) return std::unexpected(st.error());
+
     if (auto st = impl->load_head(); !st) return std::unexpected(st.error());
     if (auto st = impl->replay(); !st) {
         // Whatever is in the journal stays there for inspection.
         impl->flush_on_destroy = false;
         return std::unexpected(st.error());
     }
+
+    // The ingester blocks every signal: a process-directed signal must reach
+    // a thread that expects it (airlockd reads SIGTERM/SIGHUP from a signalfd
+    // and blocks them only after opening the log). Set around the creation so
+    // the thread never runs a moment with them unblocked.
+    sigset_t all;
+    sigset_t old;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &old);
+    try {
+        Impl* s = impl.get();
+        impl->ingester = std::thread([s] { s->ingest_loop(); });
+        ::pthread_setname_np(impl->ingester.native_handle(), "airlock-ingest");  // for ps, top, perf
+    } catch (const std::system_error& e) {
+        ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        return common::fail(e.code().value(), prefix("starting the ingester thread", db_path));
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     return AuditLog(std::move(impl));
 }
 
@@ -681,19 +966,11 @@ common::Result<AuditLog> AuditLog::open_read_only(const std::string& db_path) {
     auto impl = std::make_unique<Impl>();
     impl->path = db_path;
     impl->read_only = true;
-    sqlite3* raw = nullptr;
-    const int rc = sqlite3_open_v2(
-        db_path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, nullptr);
-    impl->db.reset(raw);
-    if (rc != SQLITE_OK) {
-        return std::unexpected(detail::sqlite_error(raw, db_path, "sqlite3_open_v2 (read-only)", rc));
-    }
-    sqlite3* db = impl->db.get();
-    sqlite3_busy_timeout(db, 5000);
-    if (auto st = detail::exec(db, db_path, "PRAGMA trusted_schema = OFF", "PRAGMA trusted_schema"); !st) {
+    if (auto st = open_connection(db_path, SQLITE_OPEN_READONLY, impl->rdb, "sqlite3_open_v2 (read-only)");
+        !st) {
         return std::unexpected(st.error());
     }
-    auto version = single_text(db, db_path,
+    auto version = single_text(impl->rdb.get(), db_path,
                                "SELECT value FROM meta WHERE key = 'schema_version' AND EXISTS "
                                "(SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'events')");
     if (!version) return std::unexpected(version.error());
@@ -758,38 +1035,62 @@ void AuditLog::rollback() {
 
 common::Status AuditLog::flush() {
     if (!impl_) return common::fail("audit log: flush on a moved-from AuditLog");
-    if (impl_->read_only) return common::fail(prefix("flush: opened read-only", impl_->path));
-    return impl_->flush();
+    Impl& s = *impl_;
+    if (s.read_only) return common::fail(prefix("flush: opened read-only", s.path));
+    std::unique_lock lk(s.mu);
+    return s.wait_for_pass(lk);
 }
 
 std::size_t AuditLog::queued_rows() const {
-    return impl_ ? impl_->queued : 0;
+    if (!impl_) return 0;
+    std::lock_guard lk(impl_->mu);
+    return impl_->queue_rows + impl_->taken_rows;
+}
+
+std::optional<common::Error> AuditLog::last_ingest_error() const {
+    if (!impl_ || !impl_->ingest_failing.load(std::memory_order_acquire)) return std::nullopt;
+    std::lock_guard lk(impl_->mu);
+    return impl_->ingest_error;
 }
 
 std::string AuditLog::recovery_note() const {
     return impl_ ? impl_->recovery_note : std::string();
 }
 
+void AuditLog::hold_ingest_for_test(bool hold) {
+    if (!impl_) return;
+    {
+        std::lock_guard lk(impl_->mu);
+        impl_->hold = hold;
+    }
+    impl_->ingest_cv.notify_one();
+}
+
 void AuditLog::abandon_for_test() {
     if (!impl_) return;
-    impl_->flush_on_destroy = false;
-    impl_.reset();
+    Impl& s = *impl_;
+    s.flush_on_destroy = false;
+    {
+        std::lock_guard lk(s.mu);
+        s.abandoned.store(true);
+    }
+    s.ingest_cv.notify_one();
+    impl_.reset();  // joins the ingester, which stops wherever it is
 }
 
 common::Result<AuditLog::MaxIds> AuditLog::max_ids() const {
     if (!impl_) return common::fail("audit log: max_ids on a moved-from AuditLog");
     const Impl& s = *impl_;
-    auto stmt = detail::prepare(s.db.get(), s.path,
+    auto stmt = detail::prepare(s.rdb.get(), s.path,
                                 "SELECT COALESCE(MAX(session), 0), COALESCE(MAX(request_id), 0) FROM events");
     if (!stmt) return std::unexpected(stmt.error());
     int rc = sqlite3_step(stmt->get());
-    if (rc != SQLITE_ROW) return std::unexpected(detail::sqlite_error(s.db.get(), s.path, "max ids", rc));
+    if (rc != SQLITE_ROW) return std::unexpected(detail::sqlite_error(s.rdb.get(), s.path, "max ids", rc));
     MaxIds ids{sqlite3_column_int64(stmt->get(), 0), sqlite3_column_int64(stmt->get(), 1)};
-    // Queued and batched rows count too: an id they use is taken.
-    for (const auto& rec : s.decode(0, s.records.size())) {
-        ids.session = std::max(ids.session, rec.row.session);
-        ids.request = std::max(ids.request, rec.row.request_id);
-    }
+    // Rows committed since open() (queued ones among them) and the open
+    // batch count too: an id they use is taken.
+    ids.session = std::max({ids.session, s.committed_max_session, s.batch_max_session});
+    ids.request = std::max({ids.request, s.committed_max_request, s.batch_max_request});
     return ids;
 }
 
@@ -833,7 +1134,7 @@ common::Result<std::vector<Event>> AuditLog::query(const Filter& filter) const {
         out.push_back(std::move(e));
     }
     if (rc != SQLITE_DONE)
-        return std::unexpected(detail::sqlite_error(s.db.get(), s.path, "query events", rc));
+        return std::unexpected(detail::sqlite_error(s.rdb.get(), s.path, "query events", rc));
     return out;
 }
 

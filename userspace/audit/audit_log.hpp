@@ -5,13 +5,21 @@
 //
 // Journal first: commit() does not touch SQLite. It write()s the batch's rows,
 // already chained, to the append-only file <db_path>.journal and queues them;
-// flush() later inserts the queue into SQLite in one transaction, off the
-// per-syscall path. When commit() has returned, the rows are as durable as a
-// SQLite WAL commit with synchronous=NORMAL: a crash of the process loses
-// none of them (open() replays the journal), a power cut may lose the last
-// ones. query() reads SQLite only, so rows show there after flush().
+// a background ingester thread, owned by the AuditLog, later inserts the queue
+// into SQLite in one transaction per pass, off the caller's thread. When
+// commit() has returned, the rows are as durable as a SQLite WAL commit with
+// synchronous=NORMAL: a crash of the process loses none of them (open()
+// replays the journal), a power cut may lose the last ones. query() reads
+// SQLite only, so rows show there once the ingester (or flush()) has run:
+// a few milliseconds after commit() on an idle machine.
 //
-// Not thread-safe: the daemon's event loop owns the one AuditLog.
+// Threads. One thread at a time owns an AuditLog and calls its methods (the
+// daemon's event loop); calls from several threads at once are not supported.
+// The ingester is internal: it shares only the queue and the journal with the
+// owner, under a mutex (never held during SQLite work), writes SQLite through
+// its own connection, and blocks every signal. query() and max_ids() read
+// through the owner's own connection and may run while the ingester writes.
+// queued_rows() and last_ingest_error() may also be called from any thread.
 #pragma once
 
 #include <cstddef>
@@ -56,11 +64,19 @@ inline constexpr std::string_view genesis_hash =
 inline constexpr int schema_version = 1;
 
 // Bounds on rows journaled but not yet in SQLite. A commit() that would pass
-// either first flushes; if the database still does not take the rows, the
-// commit fails (ENOSPC) and the daemon denies: a broken database must stop
-// decisions, not let the queue grow until memory runs out.
+// either first waits for the ingester to take the queue; if the database still
+// does not take the rows, the commit fails (ENOSPC) and the daemon denies: a
+// broken database must stop decisions, not let the queue grow until memory
+// runs out.
 inline constexpr std::size_t max_queued_rows = 65536;
 inline constexpr std::size_t max_queued_bytes = std::size_t{64} << 20;  // encoded journal records
+// Bound on the journal file. The ingester may empty the journal only when
+// every record in it is in SQLite, which under constant load may never happen
+// by itself; a commit() that would grow the journal past this bound first
+// waits until the ingester has caught up and emptied it (backpressure). Not
+// applied while the database refuses rows (the queue bounds govern then), so
+// the journal stays under this bound plus max_queued_bytes.
+inline constexpr std::size_t max_journal_bytes = std::size_t{8} << 20;
 
 // One row. Fields not meaningful for a kind stay empty / 0.
 struct Event {
@@ -103,15 +119,17 @@ public:
     // opens <db_path>.journal (0600) under an exclusive flock -- a second
     // writer on the same log fails here -- and replays it: every record is
     // checked (checksum, canonical form, hash, chain), rows newer than the
-    // database are inserted, and the journal is emptied. A damaged record that
-    // is not a torn final write fails open() with its offset and leaves both
-    // files untouched.
+    // database are inserted, rows already in it are skipped (so replay is
+    // idempotent), and the journal is emptied. A damaged record that is not a
+    // torn final write fails open() with its offset and leaves both files
+    // untouched. Then starts the ingester thread.
     [[nodiscard]] static common::Result<AuditLog> open(const std::string& db_path);
 
     // Opens an existing log for query() only (the `airlock audit` CLI): never
     // creates, chmods or writes the file and takes no write lock, so it cannot
-    // stall the daemon. Never touches the journal, so rows not yet flushed by
-    // the writer are not shown. append/begin/commit/flush fail on it.
+    // stall the daemon. Never touches the journal, so rows not yet ingested
+    // by the writer are not shown. append/begin/commit/flush fail on it. Starts
+    // no thread.
     [[nodiscard]] static common::Result<AuditLog> open_read_only(const std::string& db_path);
 
     // Chains one row. Inside begin()/commit() it is only kept in memory until
@@ -121,37 +139,54 @@ public:
 
     // Groups appends: the daemon appends every decision of one event-loop
     // turn, commits, and only then releases the held calls. commit() writes
-    // the whole batch to the journal with one write() (no SQLite work); when it
-    // returns the rows survive a crash of this process. On failure (ENOSPC,
-    // EIO, EFBIG, the queue bound) nothing of the batch stays in the journal,
-    // the batch is dropped and the head goes back to the last commit, as with
+    // the whole batch to the journal with one write() and queues it for the
+    // ingester (no SQLite work); when it returns the rows survive a crash of
+    // this process. It waits for the ingester only past a bound
+    // (max_queued_rows/bytes, max_journal_bytes). On failure (ENOSPC, EIO,
+    // EFBIG, the queue bound) nothing of the batch stays in the journal, the
+    // batch is dropped and the head goes back to the last commit, as with
     // rollback(); the caller must deny the turn's held calls.
     [[nodiscard]] common::Status begin();
     [[nodiscard]] common::Status commit();
     // Drops uncommitted rows; the in-memory chain head goes back to the last commit.
     void rollback();
 
-    // Inserts every queued (journaled) row into SQLite in one transaction,
-    // then empties the journal. On failure the rows stay queued and in the
-    // journal, and a later flush() retries. Costs a SQLite commit (tens of
-    // microseconds plus a few per row): call it when the event loop is idle
-    // or on a timer, not between a decision and its release.
+    // Waits until every row committed so far is in SQLite: has the ingester
+    // run a pass now (inserting everything queued in one transaction), waits
+    // for it, then has it empty the journal. On failure the rows stay queued
+    // and in the journal, the ingester retries them, and so does a later
+    // flush(). Blocks for a SQLite commit or more: for shutdown, tests and
+    // tools; the daemon does not need it while running.
     [[nodiscard]] common::Status flush();
-    // Rows journaled but not yet in SQLite.
+    // Rows journaled but not yet in SQLite (queued, or being inserted). For
+    // the moment between the ingester's COMMIT and its bookkeeping, the rows
+    // of that pass are counted although query() may already show them: an
+    // over-count, never an under-count.
     [[nodiscard]] std::size_t queued_rows() const;
+
+    // The error of the ingester's last pass while it keeps failing (the
+    // database refuses rows, or the journal could not be emptied); nullopt
+    // once a pass succeeds. The message names the first row that failed and
+    // the cause, not the queue's length, so it stays the same while the same
+    // fault lasts: the daemon logs it once per change. Failed passes are
+    // retried with a backoff (100 ms doubling to 5 s), and at once on flush()
+    // or when a commit() hits a bound. Cheap (an atomic load) while healthy.
+    [[nodiscard]] std::optional<common::Error> last_ingest_error() const;
 
     // What open() had to repair or skip (rows recovered from the journal
     // after an unclean shutdown, a torn final record ignored); empty when the
     // previous writer shut down cleanly. For the daemon to log.
     [[nodiscard]] std::string recovery_note() const;
 
-    // Reads SQLite only: rows appear after flush() (the batch being built and
-    // queued rows are not visible).
+    // Reads SQLite only, through the owner's own connection: rows appear once
+    // ingested (the batch being built and queued rows are not visible); after
+    // flush() every committed row is.
     [[nodiscard]] common::Result<std::vector<Event>> query(const Filter& filter) const;
 
     // Highest session and approval-request ids ever logged, so a restarted
-    // daemon never reuses an id that rows already refer to. Counts queued and
-    // uncommitted rows as well as SQLite's.
+    // daemon never reuses an id that rows already refer to. Counts SQLite's
+    // rows, every row committed since open() (queued ones included) and the
+    // open batch.
     struct MaxIds {
         std::int64_t session = 0;
         std::int64_t request = 0;
@@ -164,13 +199,21 @@ public:
     [[nodiscard]] static common::Result<VerifyReport> verify(const std::string& db_path);
 
     // Test hook: releases the files the way a crash would (no flush, journal
-    // left as it is), leaving this object moved-from.
+    // left as it is), leaving this object moved-from. The ingester stops
+    // wherever it is: a transaction in progress is rolled back before its
+    // COMMIT, or, if committed, the journal is not emptied.
     void abandon_for_test();
+    // Test hook: while held, the ingester takes no rows on its own; flush(),
+    // a commit() at a bound and the destructor still make it run. Lets a test
+    // look at the queue, the journal and the database between commit() and
+    // flush() without racing the ingester.
+    void hold_ingest_for_test(bool hold = true);
 
     AuditLog(AuditLog&&) noexcept;
     AuditLog& operator=(AuditLog&&) noexcept;
-    // Best-effort flush(), so a clean shutdown leaves the journal empty; an
-    // open batch is dropped, never half-committed.
+    // Best-effort flush(), so a clean shutdown leaves the journal empty, then
+    // stops and joins the ingester; an open batch is dropped, never
+    // half-committed.
     ~AuditLog();
 
 private:

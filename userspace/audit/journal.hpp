@@ -1,6 +1,7 @@
 // The append-only journal beside the database (<db_path>.journal), internal to
 // airlock_audit. commit() writes a batch here with one write() and returns;
-// flush() moves the rows into SQLite later. See docs/audit.md, "Journal".
+// the ingester thread moves the rows into SQLite later. See docs/audit.md,
+// "Journal".
 //
 // Record (integers little-endian):
 //   u32 magic "ALJ1" | u32 body length n | body (n bytes) | u32 CRC-32 of magic, length and body
