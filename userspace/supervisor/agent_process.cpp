@@ -45,6 +45,8 @@ common::Result<long> run_in_agent_process(const Credentials& creds, const std::s
     const int* keep_list = keep.data();
     const std::size_t keep_count = keep.size();
 
+    // The child starts from this thread's credentials and needs root's to become the agent.
+    thread_identity::act_as_daemon();
     pid_t pid = ::fork();
     if (pid < 0) return common::fail_errno("fork agent process");
     if (pid == 0) {

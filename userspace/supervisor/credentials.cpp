@@ -35,46 +35,89 @@ bool set_effective_capabilities(bool on) {
     return ::syscall(SYS_capset, &header, data) == 0;
 }
 
-void restore_root_or_abort() {
-    // Order matters: uid first, to regain CAP_SETGID for the gid calls.
-    if (raw_setresuid(-1, 0, -1) != 0 || raw_setresgid(-1, 0, -1) != 0 || raw_setgroups(0, nullptr) != 0)
-        std::abort();
+enum class Worn { daemon, agent, root_without_caps };
+
+struct ThreadState {
+    Worn worn = Worn::daemon;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    // Supplementary groups as the kernel has them for this thread; unknown at
+    // first, so the first act_as() always sets them.
+    bool groups_known = false;
+    std::vector<gid_t> groups;
+    bool lazy = false;
+};
+
+thread_local ThreadState state;
+
+bool wearing(const Credentials& creds) {
+    if (!state.groups_known || state.groups != creds.groups) return false;
+    if (creds.uid == 0) return state.worn == Worn::root_without_caps;
+    return state.worn == Worn::agent && state.uid == creds.uid && state.gid == creds.gid;
 }
 
 }  // namespace
 
-common::Result<ScopedCredentials> ScopedCredentials::assume(const Credentials& creds) {
-    ScopedCredentials scoped;
+namespace thread_identity {
+
+void act_as_daemon() {
+    switch (state.worn) {
+        case Worn::daemon: return;
+        case Worn::agent:
+            // Order matters: uid first, to regain CAP_SETGID for the gid call.
+            if (raw_setresuid(-1, 0, -1) != 0 || raw_setresgid(-1, 0, -1) != 0) std::abort();
+            break;
+        case Worn::root_without_caps:
+            if (!set_effective_capabilities(true)) std::abort();
+            break;
+    }
+    state.worn = Worn::daemon;
+}
+
+common::Status act_as(const Credentials& creds) {
+    if (wearing(creds)) return {};
+    act_as_daemon();  // setgroups and setres*id need the daemon's capabilities
+    if (!state.groups_known || state.groups != creds.groups) {
+        state.groups_known = false;
+        if (raw_setgroups(creds.groups.size(), creds.groups.data()) != 0)
+            return common::fail_errno("setgroups for agent credentials");
+        state.groups = creds.groups;
+        state.groups_known = true;
+    }
     if (creds.uid == 0) {
         if (!set_effective_capabilities(false)) return common::fail_errno("dropping effective capabilities");
-        scoped.root_without_caps_ = true;
-        return scoped;
+        state.worn = Worn::root_without_caps;
+        return {};
     }
-    if (raw_setgroups(creds.groups.size(), creds.groups.data()) != 0)
-        return common::fail_errno("setgroups for agent credentials");
-    if (raw_setresgid(-1, creds.gid, -1) != 0) {
-        int saved = errno;
-        raw_setgroups(0, nullptr);
-        return common::fail(saved, "setresgid for agent credentials");
-    }
+    if (raw_setresgid(-1, creds.gid, -1) != 0) return common::fail_errno("setresgid for agent credentials");
     if (raw_setresuid(-1, creds.uid, -1) != 0) {
         int saved = errno;
-        restore_root_or_abort();
+        if (raw_setresgid(-1, 0, -1) != 0) std::abort();
         return common::fail(saved, "setresuid for agent credentials");
     }
+    state.worn = Worn::agent;
+    state.uid = creds.uid;
+    state.gid = creds.gid;
+    return {};
+}
+
+void lazy_restore(bool on) { state.lazy = on; }
+
+}  // namespace thread_identity
+
+common::Result<ScopedCredentials> ScopedCredentials::assume(const Credentials& creds) {
+    if (auto r = thread_identity::act_as(creds); !r) return std::unexpected(r.error());
+    ScopedCredentials scoped;
     scoped.active_ = true;
     return scoped;
 }
 
-ScopedCredentials::ScopedCredentials(ScopedCredentials&& other) noexcept
-    : active_(other.active_), root_without_caps_(other.root_without_caps_) {
+ScopedCredentials::ScopedCredentials(ScopedCredentials&& other) noexcept : active_(other.active_) {
     other.active_ = false;
-    other.root_without_caps_ = false;
 }
 
 ScopedCredentials::~ScopedCredentials() {
-    if (active_) restore_root_or_abort();
-    if (root_without_caps_ && !set_effective_capabilities(true)) std::abort();
+    if (active_ && !state.lazy) thread_identity::act_as_daemon();
 }
 
 }  // namespace airlock::supervisor
