@@ -6,6 +6,7 @@ set -euo pipefail
 BUILD=${1:-build}
 BUILD=$(cd "$BUILD" && pwd)
 TMP=$(mktemp -d /tmp/airlock-bench-XXXXXX)
+chmod 755 "$TMP"  # the unprivileged-agent run must reach the bench file
 trap 'kill $DAEMON 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$TMP"' EXIT
 echo "benchmark file" > "$TMP/file"
 export AIRLOCK_BENCH_FILE="$TMP/file"
@@ -36,6 +37,9 @@ run() { "$@" "$BUILD/bench/syscall_bench" --benchmark_format=json --benchmark_re
 run env > "$TMP/unconfined.json"
 run "$BUILD/bench/bare_notify" > "$TMP/bare.json"
 run "$BUILD/airlock" --socket "$TMP/sock" run -- > "$TMP/airlock.json"
+# A root agent and an unprivileged one cost differently: the daemon switches
+# to the agent's uid/gid/groups for every open instead of dropping capabilities.
+run "$BUILD/airlock" --socket "$TMP/sock" run --user nobody -- > "$TMP/airlock_user.json"
 
 python3 - "$TMP" <<'PY'
 import json, sys
@@ -46,9 +50,12 @@ def load(name):
         if b.get("aggregate_name") == "median":
             out[b["run_name"]] = b["real_time"] if b["time_unit"] == "ns" else b["real_time"] * 1000
     return out
-u, b, a = load("unconfined"), load("bare"), load("airlock")
-print(f"{'call':<18}{'unconfined':>12}{'bare notify':>13}{'airlock':>11}{'airlock/bare':>14}{'airlock/unconf':>16}")
+u, b, a, n = load("unconfined"), load("bare"), load("airlock"), load("airlock_user")
+print("agent: root (airlock) and nobody (airlock --user nobody); medians of 3 repetitions")
+print(f"{'call':<16}{'unconfined':>12}{'bare notify':>13}{'airlock':>11}{'--user':>10}"
+      f"{'airlock/bare':>14}{'--user/bare':>13}{'airlock/unconf':>16}")
 for name in u:
-    print(f"{name:<18}{u[name]/1000:>10.2f}us{b[name]/1000:>11.2f}us{a[name]/1000:>9.2f}us"
-          f"{a[name]/b[name]:>13.2f}x{a[name]/u[name]:>15.2f}x")
+    short = name.split("/")[0]
+    print(f"{short:<16}{u[name]/1000:>10.2f}us{b[name]/1000:>11.2f}us{a[name]/1000:>9.2f}us{n[name]/1000:>8.2f}us"
+          f"{a[name]/b[name]:>13.2f}x{n[name]/b[name]:>12.2f}x{a[name]/u[name]:>15.2f}x")
 PY

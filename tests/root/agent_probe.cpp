@@ -13,8 +13,13 @@
 //   agent_probe ... parallel N PATH              N threads each read PATH; prints "ok=K err=E"
 //   agent_probe ... signal-read PATH             reads PATH; a SIGUSR1 handler counts deliveries
 //   agent_probe ... creat PATH MODE
+//   agent_probe ... link OLD NEW | rename OLD NEW
+//   agent_probe ... linkat OLD NEW FLAGS         FLAGS: none|follow|empty|bad
+//   agent_probe ... renameat2 OLD NEW FLAGS      FLAGS: none|noreplace|exchange|whiteout|bad, '|'-joined
+//   agent_probe ... link-fd PATH NEW             O_PATH-open PATH, linkat /proc/self/fd/N to NEW (AT_SYMLINK_FOLLOW)
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/openat2.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -43,7 +48,8 @@ std::string errno_name(int e) {
         {ENOSYS, "ENOSYS"},   {ECONNREFUSED, "ECONNREFUSED"}, {EINPROGRESS, "EINPROGRESS"},
         {EXDEV, "EXDEV"},     {ENXIO, "ENXIO"},     {EOPNOTSUPP, "EOPNOTSUPP"}, {EAGAIN, "EAGAIN"},
         {ENAMETOOLONG, "ENAMETOOLONG"}, {EBADF, "EBADF"}, {EROFS, "EROFS"}, {EFAULT, "EFAULT"},
-        {ENETUNREACH, "ENETUNREACH"}, {EMSGSIZE, "EMSGSIZE"}, {ETXTBSY, "ETXTBSY"}};
+        {ENETUNREACH, "ENETUNREACH"}, {EMSGSIZE, "EMSGSIZE"}, {ETXTBSY, "ETXTBSY"}, {EBUSY, "EBUSY"},
+        {ENOTEMPTY, "ENOTEMPTY"}, {EMLINK, "EMLINK"}};
     auto it = names.find(e);
     return it != names.end() ? it->second : "E" + std::to_string(e);
 }
@@ -215,6 +221,26 @@ int main(int argc, char** argv) {
         int saved = errno;
         std::string result = fd >= 0 ? "ok" : "err " + errno_name(saved);
         return finish(result + " signals=" + std::to_string(g_signals.load()));
+    }
+    if (cmd == "link" || cmd == "rename" || cmd == "linkat" || cmd == "renameat2" || cmd == "link-fd") {
+        auto result = [](long r) { return finish(r == 0 ? std::string("ok") : "err " + errno_name(errno)); };
+        if (cmd == "link") return result(::link(arg(1), arg(2)));
+        if (cmd == "rename") return result(::rename(arg(1), arg(2)));
+        if (cmd == "link-fd") {
+            int fd = ::open(arg(1), O_PATH | O_CLOEXEC);
+            if (fd < 0) return finish("err open " + errno_name(errno));
+            const std::string magic = "/proc/self/fd/" + std::to_string(fd);
+            return result(::linkat(AT_FDCWD, magic.c_str(), AT_FDCWD, arg(2), AT_SYMLINK_FOLLOW));
+        }
+        static const std::map<std::string, unsigned> bits = {
+            {"none", 0}, {"follow", AT_SYMLINK_FOLLOW}, {"empty", AT_EMPTY_PATH}, {"bad", 0x40000000u},
+            {"noreplace", RENAME_NOREPLACE}, {"exchange", RENAME_EXCHANGE}, {"whiteout", RENAME_WHITEOUT}};
+        unsigned flags = 0;
+        std::stringstream in(arg(3));
+        std::string word;
+        while (std::getline(in, word, '|')) flags |= bits.at(word);
+        if (cmd == "linkat") return result(::linkat(AT_FDCWD, arg(1), AT_FDCWD, arg(2), static_cast<int>(flags)));
+        return result(::syscall(SYS_renameat2, AT_FDCWD, arg(1), AT_FDCWD, arg(2), flags));
     }
     std::fprintf(stderr, "unknown command %s\n", cmd.c_str());
     return 2;

@@ -5,7 +5,15 @@
 //   race-open A B SECRET ITER          flip a path buffer between A and B while opening it
 //   race-symlink DIR SECRET ITER       DIR/link and DIR/other (symlinks) are exchanged while DIR/link is opened
 //   race-dirswap DIR SECRET ITER       DIR/dir (directory) and DIR/alt (symlink) are exchanged; opens DIR/dir/key
-//   race-opath A B SECRET_REAL ITER    as race-open with O_PATH; counts fds whose object is SECRET_REAL
+//   race-opath A B SECRET_REAL ITER SECRET SCRATCH
+//                                      as race-open with O_PATH; counts fds that landed on SECRET_REAL
+//                                      and tries every route to data through each fd: reopen via
+//                                      /proc/self/fd/N, linkat it into SCRATCH and open that, and for
+//                                      a directory openat(fd, "key")
+//   race-openat2-flags PATH ITER       openat2(PATH) whose open_how.flags flip between O_PATH and O_RDWR|O_TRUNC
+//   race-link MODE OK BAD DEST SECRET ITER
+//                                      MODE link|rename: flip the source path between OK and BAD while
+//                                      linking (renaming) it to DEST; reads DEST after each success
 //   race-connect OK BAD ITER           flip a sockaddr port between OK and BAD while connecting
 //   race-tfo OK BAD ITER               sendmsg(MSG_FASTOPEN) whose msg_name flips between NULL and BAD
 //   control SOCKET REQUEST             every route to approve REQUEST from inside a session
@@ -34,6 +42,7 @@
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/io_uring.h>
+#include <linux/openat2.h>
 #include <linux/perf_event.h>
 #include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
@@ -115,8 +124,33 @@ void flip_into(volatile char* dst, const std::string& src) {
 
 // ---- decide-on-the-object races ---------------------------------------------
 
+// Every route from an O_PATH fd to its object's bytes; returns what they read.
+std::string read_through_opath(int fd, const std::string& scratch, int round) {
+    std::string bytes;
+    char magic[64];
+    std::snprintf(magic, sizeof magic, "/proc/self/fd/%d", fd);
+    struct stat st {};
+    ::fstat(fd, &st);
+    if (S_ISDIR(st.st_mode)) {
+        int k = ::openat(fd, "key", O_RDONLY | O_CLOEXEC);
+        if (k >= 0) {
+            bytes += read_all(k);
+            ::close(k);
+        }
+        bytes += open_and_read((std::string(magic) + "/key").c_str());
+        return bytes;
+    }
+    bytes += open_and_read(magic);
+    const std::string name = scratch + "/opath-link-" + std::to_string(round);
+    if (::linkat(AT_FDCWD, magic, AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+        bytes += open_and_read(name.c_str());
+        ::unlink(name.c_str());
+    }
+    return bytes;
+}
+
 int race_open(const std::string& a, const std::string& b, const std::string& secret, int iterations, bool opath,
-              const std::string& secret_real) {
+              const std::string& secret_real, const std::string& scratch = "") {
     std::size_t len = std::max(a.size(), b.size()) + 1;
     std::vector<char> storage(len, 0);
     volatile char* buf = storage.data();
@@ -128,7 +162,7 @@ int race_open(const std::string& a, const std::string& b, const std::string& sec
             flip_into(buf, a);
         }
     });
-    int opened = 0, leaked = 0, denied = 0;
+    int opened = 0, leaked = 0, denied = 0, landed = 0;
     for (int i = 0; i < iterations; ++i) {
         int fd = ::open(storage.data(), (opath ? O_PATH : O_RDONLY) | O_CLOEXEC);
         if (fd < 0) {
@@ -140,7 +174,8 @@ int race_open(const std::string& a, const std::string& b, const std::string& sec
             char link[64], target[4096] = {};
             std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
             ssize_t n = ::readlink(link, target, sizeof target - 1);
-            if (n > 0 && secret_real == std::string(target, static_cast<std::size_t>(n))) ++leaked;
+            if (n > 0 && secret_real == std::string(target, static_cast<std::size_t>(n))) ++landed;
+            if (read_through_opath(fd, scratch, i).find(secret) != std::string::npos) ++leaked;
         } else if (read_all(fd).find(secret) != std::string::npos) {
             ++leaked;
         }
@@ -148,8 +183,10 @@ int race_open(const std::string& a, const std::string& b, const std::string& sec
     }
     stop = true;
     flipper.join();
-    return say("opened=" + std::to_string(opened) + " denied=" + std::to_string(denied) +
-               " secret=" + std::to_string(leaked));
+    std::string line = "opened=" + std::to_string(opened) + " denied=" + std::to_string(denied) +
+                       " secret=" + std::to_string(leaked);
+    if (opath) line += " landed=" + std::to_string(landed);
+    return say(line);
 }
 
 int race_exchange(const std::string& dir, const std::string& first, const std::string& second,
@@ -178,6 +215,81 @@ int race_exchange(const std::string& dir, const std::string& first, const std::s
     flipper.join();
     return say("opened=" + std::to_string(opened) + " denied=" + std::to_string(denied) +
                " secret=" + std::to_string(leaked) + " swaps=" + std::to_string(swaps.load()));
+}
+
+// The flags of an openat2 live in agent memory: flip them between an O_PATH
+// open (decided as a read) and a truncating read-write open of the same file.
+int race_openat2_flags(const std::string& path, int iterations) {
+    open_how how{};
+    how.flags = O_PATH | O_CLOEXEC;
+    const unsigned long long harmless = O_PATH | O_CLOEXEC, harmful = O_RDWR | O_TRUNC | O_CLOEXEC;
+    std::atomic<bool> stop{false};
+    std::thread flipper([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+            __atomic_store_n(&how.flags, harmful, __ATOMIC_RELAXED);
+            __atomic_store_n(&how.flags, harmless, __ATOMIC_RELAXED);
+        }
+    });
+    int opath = 0, writable = 0, enosys = 0, refused = 0, other = 0;
+    for (int i = 0; i < iterations; ++i) {
+        long fd = ::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how);
+        if (fd < 0) {
+            if (errno == ENOSYS) ++enosys;
+            else if (errno == EROFS || errno == EACCES || errno == EPERM) ++refused;
+            else ++other;
+            continue;
+        }
+        int fl = ::fcntl(static_cast<int>(fd), F_GETFL);
+        if (fl & O_PATH) ++opath;
+        else if ((fl & O_ACCMODE) != O_RDONLY) ++writable;
+        ::close(static_cast<int>(fd));
+    }
+    stop = true;
+    flipper.join();
+    return say("opath=" + std::to_string(opath) + " writable=" + std::to_string(writable) +
+               " enosys=" + std::to_string(enosys) + " refused=" + std::to_string(refused) +
+               " other=" + std::to_string(other));
+}
+
+// A source path flipping between an allowed file and the secret while it is
+// linked (or renamed) to `dest`: whatever lands at `dest` is read back.
+int race_link(const std::string& mode, const std::string& ok, const std::string& bad, const std::string& dest,
+              const std::string& secret, int iterations) {
+    std::size_t len = std::max(ok.size(), bad.size()) + 1;
+    std::vector<char> storage(len, 0);
+    volatile char* buf = storage.data();
+    flip_into(buf, ok);
+    std::atomic<bool> stop{false};
+    std::thread flipper([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+            flip_into(buf, bad);
+            flip_into(buf, ok);
+        }
+    });
+    const bool rename_mode = mode == "rename";
+    int done = 0, denied = 0, leaked = 0, other = 0;
+    for (int i = 0; i < iterations; ++i) {
+        int r = rename_mode ? ::rename(storage.data(), dest.c_str()) : ::link(storage.data(), dest.c_str());
+        if (r != 0) {
+            if (errno == EPERM) ++denied;
+            else ++other;
+            continue;
+        }
+        ++done;
+        if (open_and_read(dest.c_str()).find(secret) != std::string::npos) {
+            ++leaked;
+            break;
+        }
+        // Put things back for the next round (renaming back is decided too, and allowed).
+        if (rename_mode ? ::rename(dest.c_str(), ok.c_str()) != 0 : ::unlink(dest.c_str()) != 0) {
+            ++other;
+            break;
+        }
+    }
+    stop = true;
+    flipper.join();
+    return say("done=" + std::to_string(done) + " denied=" + std::to_string(denied) +
+               " secret=" + std::to_string(leaked) + " other=" + std::to_string(other));
 }
 
 sockaddr_in loopback(int port) {
@@ -901,7 +1013,9 @@ int main(int argc, char** argv) {
     auto num = [&](std::size_t k) { return std::atoi(arg(k).c_str()); };
     const std::string& cmd = args[0];
     if (cmd == "race-open") return race_open(arg(1), arg(2), arg(3), num(4), false, "");
-    if (cmd == "race-opath") return race_open(arg(1), arg(2), "", num(4), true, arg(3));
+    if (cmd == "race-opath") return race_open(arg(1), arg(2), arg(5), num(4), true, arg(3), arg(6));
+    if (cmd == "race-openat2-flags") return race_openat2_flags(arg(1), num(2));
+    if (cmd == "race-link") return race_link(arg(1), arg(2), arg(3), arg(4), arg(5), num(6));
     if (cmd == "race-symlink") return race_exchange(arg(1), "link", "other", arg(1) + "/link", arg(2), num(3));
     if (cmd == "race-dirswap") return race_exchange(arg(1), "dir", "alt", arg(1) + "/dir/key", arg(2), num(3));
     if (cmd == "race-connect") return race_connect(num(1), num(2), num(3));

@@ -2,7 +2,10 @@
 // cgroup subtree and policy, real agents started with `airlock run`.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -166,6 +169,30 @@ inline std::string make_temp_dir() {
 inline void write_file(const std::string& path, const std::string& text, mode_t mode = 0644) {
     std::ofstream(path) << text;
     ::chmod(path.c_str(), mode);
+}
+
+// One of this host's own addresses of `family` (AF_INET or AF_INET6) that is
+// neither loopback nor link-local, such as eth0's; "" when there is none.
+inline std::string own_address(int family) {
+    std::string found;
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) != 0) return found;
+    for (ifaddrs* i = list; i && found.empty(); i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != family) continue;
+        char text[INET6_ADDRSTRLEN] = {};
+        if (family == AF_INET) {
+            const auto* in = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+            if ((ntohl(in->sin_addr.s_addr) >> 24) == 127) continue;
+            ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+        } else {
+            const auto* in6 = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+            if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) || IN6_IS_ADDR_LINKLOCAL(&in6->sin6_addr)) continue;
+            ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+        }
+        found = text;
+    }
+    ::freeifaddrs(list);
+    return found;
 }
 
 class Daemon {

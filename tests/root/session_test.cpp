@@ -281,13 +281,14 @@ TEST_F(SessionTest, ExitStatusIsTheCommands) {
 
 class LocalServer {
 public:
-    explicit LocalServer(const char* greeting) : greeting_(greeting) {
+    // On 127.0.0.1, or with INADDR_ANY on every address of the host.
+    explicit LocalServer(const char* greeting, in_addr_t address = INADDR_LOOPBACK) : greeting_(greeting) {
         fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         int one = 1;
         ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         sockaddr_in addr{};
         addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_addr.s_addr = htonl(address);
         for (int port = 20000 + (::getpid() % 5000); port < 30000; ++port) {
             addr.sin_port = htons(static_cast<uint16_t>(port));
             if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
@@ -335,6 +336,45 @@ TEST_F(SessionTest, ConnectIsPerformedOnTheAgentsSocketWithTheCheckedAddress) {
     // A datagram with a destination is decided the same way.
     EXPECT_EQ(trim(d.run_probe({"sendto", "192.0.2.1", "53"}).wait().out), "err ENETUNREACH");
     EXPECT_EQ(trim(d.run_probe({"sendto", "127.0.0.1", std::to_string(server.port())}).wait().out), "ok sent=4");
+}
+
+// `dest: [local]` names this host whichever of its addresses is used:
+// loopback and its own (eth0's) addresses, not another host's. The audit log
+// names the address connected to.
+TEST_F(SessionTest, LocalDestinationClassMatchesTheHostsOwnAddresses) {
+    const std::string own = own_address(AF_INET);
+    if (own.empty()) GTEST_SKIP() << "no non-loopback IPv4 address on this host";
+    LocalServer allowed("hello-local", INADDR_ANY);
+    LocalServer refused("never", INADDR_ANY);
+    ASSERT_GT(allowed.port(), 0);
+    ASSERT_GT(refused.port(), 0);
+    const std::string allowed_port = std::to_string(allowed.port());
+    const std::string refused_port = std::to_string(refused.port());
+    auto& d = start("  - name: local-refused\n"
+                    "    match: { action: connect, dest: [local], port: [" + refused_port + "] }\n"
+                    "    verdict: deny\n"
+                    "    errno: ECONNREFUSED\n"
+                    "  - name: local-service\n"
+                    "    match: { action: connect, dest: [local], port: [" + allowed_port + "] }\n"
+                    "    verdict: allow\n");
+    auto via_own = d.run_probe({"connect", own, allowed_port}).wait();
+    EXPECT_EQ(trim(via_own.out), "ok hello-local") << via_own.err << d.log_text();
+    EXPECT_EQ(trim(d.run_probe({"connect", "127.0.0.1", allowed_port}).wait().out), "ok hello-local");
+    EXPECT_EQ(trim(d.run_probe({"connect", own, refused_port}).wait().out), "err ECONNREFUSED");
+    EXPECT_EQ(trim(d.run_probe({"connect", "127.0.0.1", refused_port}).wait().out), "err ECONNREFUSED");
+    // Another host (TEST-NET-2) is not local: the test policy's no-egress decides it.
+    EXPECT_EQ(trim(d.run_probe({"connect", "198.51.100.7", allowed_port}).wait().out), "err ENETUNREACH");
+
+    const std::string own_object = own + ":" + refused_port;
+    auto refused_row = [&](const nlohmann::json& rows) {
+        for (const auto& r : rows)
+            if (r["kind"] == "decision" && r["verdict"] == "deny" && r["object"] == own_object &&
+                r["rule"] == "local-refused")
+                return true;
+        return false;
+    };
+    auto rows = d.audit_rows(refused_row);
+    EXPECT_TRUE(refused_row(rows)) << rows.dump();
 }
 
 // The kernel records the connecting process for SO_PEERCRED: a unix server must

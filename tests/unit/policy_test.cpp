@@ -1,6 +1,7 @@
 // Unit tests for the policy language: parsing, diagnostics, glob/CIDR/port
 // matching, precedence and the shipped policies.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -11,6 +12,7 @@
 
 #include "policy/builtin.hpp"
 #include "policy/glob.hpp"
+#include "policy/link_decision.hpp"
 #include "policy/network.hpp"
 #include "policy/policy.hpp"
 
@@ -1011,6 +1013,182 @@ rules:
     EXPECT_EQ(policy.decide(q, home).rule, "any-connect");
 }
 
+// ------------------------------------------------------ local destinations
+
+Query connect_local(std::string_view address, std::uint16_t port) {
+    Query q = connect_ip(address, port);
+    q.destination_is_local = true;
+    return q;
+}
+
+TEST(LocalDestination, TheHostsOwnAddressIsAlsoDecidedAsLoopback) {
+    const Policy policy = must_parse(R"(version: 1
+default: allow
+rules:
+  - name: no-local-db
+    match: { action: connect, dest: ["127.0.0.0/8", "::1"], port: 5432 }
+    verdict: deny
+    errno: ECONNREFUSED
+  - name: lan
+    match: { action: connect, dest: ["10.0.0.0/8", "fd00::/8"] }
+    verdict: ask
+)");
+    // Another host's 10.x address is only itself.
+    EXPECT_EQ(policy.decide(connect_ip("10.1.2.3", 5432), home).rule, "lan");
+    // This host's 10.x address reaches the database on 127.0.0.1 too.
+    const Decision own = policy.decide(connect_local("10.1.2.3", 5432), home);
+    EXPECT_EQ(own.verdict, Verdict::deny);
+    EXPECT_EQ(own.rule, "no-local-db");
+    EXPECT_EQ(own.error_number, ECONNREFUSED);
+    EXPECT_EQ(policy.decide(connect_local("fd00::2", 5432), home).rule, "no-local-db");
+    EXPECT_EQ(policy.decide(connect_local("::ffff:10.1.2.3", 5432), home).rule, "no-local-db");
+    EXPECT_EQ(policy.decide(connect_local("192.0.2.2", 5432), home).rule, "no-local-db");
+    // Same port only: elsewhere loopback is allowed and the address's own rule stands.
+    EXPECT_EQ(policy.decide(connect_local("10.1.2.3", 80), home).rule, "lan");
+    EXPECT_EQ(policy.decide(connect_local("192.0.2.2", 80), home).verdict, Verdict::allow);
+    // A unix socket has no address to be local.
+    Query unix_socket = connect_unix("/run/x.sock");
+    unix_socket.destination_is_local = true;
+    EXPECT_EQ(policy.decide(unix_socket, home).verdict, Verdict::allow);
+}
+
+TEST(LocalDestination, EveryLoopbackAddressIsLocalWithoutBeingTold) {
+    const Policy policy = must_parse(R"(version: 1
+default: allow
+rules:
+  - name: no-admin
+    match: { action: connect, dest: ["127.0.0.1", "::1"], port: 2375 }
+    verdict: deny
+)");
+    // 127.0.0.2 reaches what listens on all addresses, as 127.0.0.1 does.
+    EXPECT_EQ(policy.decide(connect_ip("127.0.0.2", 2375), home).rule, "no-admin");
+    EXPECT_EQ(policy.decide(connect_ip("::ffff:127.9.9.9", 2375), home).rule, "no-admin");
+    EXPECT_EQ(policy.decide(connect_ip("127.0.0.2", 2376), home).verdict, Verdict::allow);
+}
+
+TEST(LocalDestination, TheStricterOfTheTwoDecisionsWins) {
+    const Policy policy = must_parse(R"(version: 1
+default: deny
+rules:
+  - name: blocked
+    match: { action: connect, dest: 10.9.0.0/16 }
+    verdict: deny
+    errno: EPERM
+  - name: lan
+    match: { action: connect, dest: 10.0.0.0/8, port: 443 }
+    verdict: ask
+    ask: { timeout: 30s }
+  - name: lan-web
+    match: { action: connect, dest: 10.0.0.0/8, port: 80 }
+    verdict: allow
+  - name: lan-other
+    match: { action: connect, dest: 10.0.0.0/8 }
+    verdict: allow
+  - name: loopback-web
+    match: { action: connect, dest: 127.0.0.0/8, port: 80 }
+    verdict: allow
+  - name: loopback
+    match: { action: connect, dest: 127.0.0.0/8 }
+    verdict: ask
+    ask: { timeout: 1m }
+)");
+    // deny (real) over allow (loopback): the real address's rule and errno.
+    const Decision blocked = policy.decide(connect_local("10.9.1.1", 80), home);
+    EXPECT_EQ(blocked.rule, "blocked");
+    EXPECT_EQ(blocked.error_number, EPERM);
+    // ask (loopback) over allow (real).
+    const Decision asked = policy.decide(connect_local("10.1.1.1", 22), home);
+    EXPECT_EQ(asked.verdict, Verdict::ask);
+    EXPECT_EQ(asked.rule, "loopback");
+    EXPECT_EQ(asked.ask.timeout, 1min);
+    // ask and ask: a tie keeps the real address's rule and its ask settings.
+    const Decision tie = policy.decide(connect_local("10.1.1.1", 443), home);
+    EXPECT_EQ(tie.rule, "lan");
+    EXPECT_EQ(tie.ask.timeout, 30s);
+    // allow and allow: the real address's rule.
+    EXPECT_EQ(policy.decide(connect_local("10.1.1.1", 80), home).rule, "lan-web");
+    // deny (default, for the real address) over allow (loopback).
+    const Decision remote = policy.decide(connect_local("192.0.2.2", 80), home);
+    EXPECT_EQ(remote.verdict, Verdict::deny);
+    EXPECT_EQ(remote.rule, "default");
+}
+
+TEST(LocalDestination, LocalClassMatchesLoopbackAndTheHostsOwnAddresses) {
+    const Policy policy = must_parse(R"(version: 1
+default: deny
+rules:
+  - name: local-dev
+    match: { action: connect, dest: [local], port: "3000-3999" }
+    verdict: allow
+  - name: local-other
+    match: { action: connect, dest: local }
+    verdict: ask
+  - name: lan-or-local
+    match: { action: connect, dest: [10.0.0.0/8, local, "2001:db8::/32"], port: 22 }
+    verdict: allow
+  - name: any-connect
+    match: { action: connect, path: "/run/**" }
+    verdict: allow
+)");
+    auto rule = [&](const Query& q) { return policy.decide(q, home).rule; };
+    EXPECT_EQ(rule(connect_ip("127.0.0.1", 3000)), "local-dev");
+    EXPECT_EQ(rule(connect_ip("127.1.2.3", 3999)), "local-dev");
+    EXPECT_EQ(rule(connect_ip("::1", 3000)), "local-dev");
+    EXPECT_EQ(rule(connect_ip("::ffff:127.0.0.1", 3000)), "local-dev");
+    EXPECT_EQ(rule(connect_local("192.0.2.2", 3000)), "local-dev");
+    EXPECT_EQ(rule(connect_local("fd00::2", 3000)), "local-dev");
+    EXPECT_EQ(rule(connect_local("192.0.2.2", 80)), "local-other");
+    // Not this host: `local` does not match, other destinations in the list do.
+    EXPECT_EQ(rule(connect_ip("192.0.2.2", 3000)), "default");
+    EXPECT_EQ(rule(connect_ip("::2", 3000)), "default");
+    EXPECT_EQ(rule(connect_ip("10.1.2.3", 22)), "lan-or-local");
+    EXPECT_EQ(rule(connect_ip("2001:db8::1", 22)), "lan-or-local");
+    // Local on port 22: local-other (ask) comes first for both decisions.
+    EXPECT_EQ(rule(connect_local("10.1.2.3", 22)), "local-other");
+    // `local` is about IP peers, never unix sockets.
+    EXPECT_EQ(rule(connect_unix("/var/x.sock")), "default");
+}
+
+TEST(LocalDestination, LocalParsesAsAScalarOrAListEntry) {
+    const Policy policy = must_parse(R"(version: 1
+default: deny
+rules:
+  - name: scalar
+    match: { action: connect, dest: local, port: 1 }
+    verdict: allow
+  - name: mixed
+    match:
+      action: connect
+      dest:
+        - 10.0.0.0/8
+        - local
+        - local
+    verdict: allow
+)");
+    EXPECT_EQ(policy.decide(connect_ip("127.0.0.1", 1), home).rule, "scalar");
+    EXPECT_EQ(policy.decide(connect_ip("127.0.0.1", 2), home).rule, "mixed");
+    EXPECT_EQ(policy.decide(connect_ip("10.0.0.1", 2), home).rule, "mixed");
+}
+
+TEST(PolicyErrors, LocalDestinationErrors) {
+    const auto errors = errors_of(R"(version: 1
+default: ask
+rules:
+  - name: net
+    match: { action: connect, dest: [Local, localhost, "local/8", 10.0.0.0/8, local] }
+    verdict: allow
+  - name: files
+    match: { action: open, dest: local }
+    verdict: allow
+)");
+    EXPECT_TRUE(has_error(errors, 5, 38,
+                          "rule 'net': bad dest 'Local': not an IPv4 or IPv6 address, a CIDR block or 'local'"));
+    EXPECT_TRUE(has_error(errors, 5, 45, "bad dest 'localhost': not an IPv4 or IPv6 address, a CIDR block or 'local'"));
+    EXPECT_TRUE(has_error(errors, 5, 56, "bad dest 'local/8'"));
+    EXPECT_TRUE(has_error(errors, 8, 28, "rule 'files': dest applies only to action connect"));
+    EXPECT_EQ(errors.size(), 4u) << dump(errors);
+}
+
 // ---------------------------------------------------------- default & ask
 
 TEST(Defaults, NoMatchUsesDefaultVerdict) {
@@ -1247,6 +1425,287 @@ TEST(Builtin, StrictPolicyDecisions) {
     EXPECT_EQ(verdict(exec_query("/usr/bin/git")), Verdict::allow);
     EXPECT_EQ(verdict(exec_query("/tmp/payload")), Verdict::deny);
     EXPECT_EQ(policy.decide(exec_query("/tmp/payload"), home).error_number, EACCES);
+}
+
+
+// ------------------------------------------------- links, renames, subtrees
+
+struct BelowCase {
+    std::string_view pattern;
+    std::string_view dir;
+    bool may_match;
+    bool matches_all;
+};
+
+TEST(Glob, BelowADirectory) {
+    const BelowCase cases[] = {
+        // The pattern's own tree: below its base, at its base, above it.
+        {"/srv/data/**", "/srv/data/x", true, true},
+        {"/srv/data/**", "/srv/data", true, true},
+        {"/srv/data/**", "/srv", true, false},
+        {"/srv/data/**", "/", true, false},
+        {"/srv/data/**", "/srv/other", false, false},
+        {"/srv/data/**", "/srv/database", false, false},
+        // A single file: something below its ancestors, nothing below itself.
+        {"/etc/shadow", "/etc", true, false},
+        {"/etc/shadow", "/", true, false},
+        {"/etc/shadow", "/etc/shadow", false, false},
+        {"/etc/shadow", "/usr", false, false},
+        {"/", "/", false, false},
+        // Wildcards within a component and across depths.
+        {"/tmp/*", "/tmp", true, false},
+        {"/tmp/*", "/tmp/a", false, false},
+        {"/tmp/*/key", "/tmp/a", true, false},
+        {"/tmp/*/key", "/tmp/a/b", false, false},
+        {"/tmp/*/**", "/tmp/a", true, true},
+        {"/tmp/*/**", "/tmp", true, false},
+        {"/**/id_rsa", "/anything/at/all", true, false},
+        {"/**/id_rsa", "/", true, false},
+        {"/**", "/x", true, true},
+        {"/**", "/", true, true},
+        {"/a/**/b", "/a/x/y", true, false},
+        {"/a/**/b/**", "/a/x/b", true, true},
+        {"/a/**/b/**", "/a/x/c", true, false},  // "/a/x/c/b/..." is below it
+        {"/a/[xy]/**", "/a/y", true, true},
+        {"/a/[xy]/**", "/a/z", false, false},
+    };
+    for (const auto& c : cases) {
+        const auto glob = PathGlob::compile(c.pattern);
+        ASSERT_TRUE(glob.has_value()) << c.pattern << ": " << glob.error();
+        EXPECT_EQ(glob->may_match_below(c.dir, home), c.may_match) << "pattern " << c.pattern << " dir " << c.dir;
+        EXPECT_EQ(glob->matches_all_below(c.dir, home), c.matches_all) << "pattern " << c.pattern << " dir " << c.dir;
+        // Whatever is matched all below is matched some below.
+        if (c.matches_all) {
+            EXPECT_TRUE(c.may_match) << c.pattern;
+        }
+    }
+}
+
+TEST(Glob, BelowADirectoryWithHomePatterns) {
+    const auto ssh = PathGlob::compile("~/.ssh/**");
+    ASSERT_TRUE(ssh);
+    EXPECT_TRUE(ssh->may_match_below("/home/alice", "/home/alice"));
+    EXPECT_TRUE(ssh->may_match_below("/home/alice/.ssh", "/home/alice/"));
+    EXPECT_TRUE(ssh->matches_all_below("/home/alice/.ssh", "/home/alice"));
+    EXPECT_FALSE(ssh->may_match_below("/home/alice/src", "/home/alice"));
+    // Home itself is below these: so is everything a "~" pattern names.
+    EXPECT_TRUE(ssh->may_match_below("/home", "/home/alice"));
+    EXPECT_TRUE(ssh->may_match_below("/", "/home/alice"));
+    EXPECT_FALSE(ssh->matches_all_below("/home", "/home/alice"));
+    // "/home/al" is not an ancestor of "/home/alice", nor "/home/alice2" inside it.
+    EXPECT_FALSE(ssh->may_match_below("/home/al", "/home/alice"));
+    EXPECT_FALSE(ssh->may_match_below("/home/alice2", "/home/alice"));
+    EXPECT_FALSE(ssh->may_match_below("/home/alice", ""));  // unknown home
+    EXPECT_TRUE(ssh->may_match_below("/", "/"));             // a user whose home is /
+    EXPECT_FALSE(ssh->may_match_below("/x", "/"));
+    EXPECT_TRUE(ssh->matches_all_below("/.ssh", "/"));
+    const auto home_itself = PathGlob::compile("~");
+    ASSERT_TRUE(home_itself);
+    EXPECT_TRUE(home_itself->may_match_below("/home", "/home/alice"));
+    EXPECT_FALSE(home_itself->may_match_below("/home/alice", "/home/alice"));
+}
+
+TEST(Below, StrictestRuleThatMayMatchBelowADirectory) {
+    const Policy policy = must_parse(R"(version: 1
+default: ask
+rules:
+  - name: secrets
+    match: { action: open, path: ["~/.ssh/**", "/srv/**/private/**"] }
+    verdict: deny
+    errno: EPERM
+  - name: logs-read
+    match: { action: open, access: read, path: "/srv/logs/**" }
+    verdict: allow
+  - name: scratch
+    match: { action: open, access: [read, write, create], path: "/tmp/**" }
+    verdict: allow
+  - name: after-scratch
+    match: { action: open, path: "/tmp/x/**" }
+    verdict: deny
+  - name: exec-anything
+    match: { action: exec }
+    verdict: deny
+)");
+    // Covered by one allow rule: later rules and the default never decide there.
+    Decision d = policy.strictest_below("/tmp/build", rw, home);
+    EXPECT_EQ(d.verdict, Verdict::allow);
+    EXPECT_EQ(d.rule, "scratch");
+    EXPECT_EQ(policy.strictest_below("/tmp/x", rw, home).rule, "scratch");
+    // A deny that may match somewhere below wins, with its errno.
+    d = policy.strictest_below("/home/alice", rw, home);
+    EXPECT_EQ(d.verdict, Verdict::deny);
+    EXPECT_EQ(d.rule, "secrets");
+    EXPECT_EQ(d.error_number, EPERM);
+    EXPECT_EQ(policy.strictest_below("/srv/a", rw, home).rule, "secrets");
+    EXPECT_EQ(policy.strictest_below("/", rw, home).verdict, Verdict::deny);
+    // Nothing denies below /srv/logs; the read rule does not cover writes, so the default counts.
+    d = policy.strictest_below("/srv/logs", rw, home);
+    EXPECT_EQ(d.verdict, Verdict::deny);  // "/srv/logs/private/x" is below it
+    d = policy.strictest_below("/var/lib", rw, home);
+    EXPECT_EQ(d.verdict, Verdict::ask);
+    EXPECT_EQ(d.rule, "default");
+    // Exec rules are not about what a rename moves.
+    EXPECT_NE(policy.strictest_below("/var/lib", rw, home).rule, "exec-anything");
+    // Access: a create-only question never meets the read rule.
+    const Policy read_only = must_parse(R"(version: 1
+default: allow
+rules:
+  - name: no-read
+    match: { action: open, access: read, path: "/data/**" }
+    verdict: deny
+)");
+    EXPECT_EQ(read_only.strictest_below("/data", rw, home).verdict, Verdict::deny);
+    EXPECT_EQ(read_only.strictest_below("/data", access_create | access_write, home).verdict, Verdict::allow);
+}
+
+LinkQuery link_query(LinkKind kind, std::string source, std::string destination, mode_t source_type = S_IFREG,
+                     mode_t destination_type = 0) {
+    LinkQuery q;
+    q.kind = kind;
+    q.source = std::move(source);
+    q.destination = std::move(destination);
+    q.source_type = source_type;
+    q.destination_type = destination_type;
+    return q;
+}
+
+constexpr std::string_view link_policy = R"(version: 1
+default: deny
+rules:
+  - name: secrets
+    match: { action: open, path: ["/work/secret/**"] }
+    verdict: deny
+    errno: EPERM
+  - name: readonly
+    match: { action: open, access: read, path: "/ro/**" }
+    verdict: allow
+  - name: held
+    match: { action: open, path: "/work/held/**" }
+    verdict: ask
+  - name: read-denied-only
+    match: { action: open, access: read, path: "/work/noread/**" }
+    verdict: deny
+    errno: EROFS
+  - name: work
+    match: { action: open, path: "/work/**" }
+    verdict: allow
+  - name: sockets
+    match: { action: connect, path: "/work/sock/private.sock" }
+    verdict: deny
+    errno: ECONNREFUSED
+)";
+
+TEST(LinkDecision, TheSourceIsDecidedAsReadAndWrite) {
+    const Policy policy = must_parse(link_policy);
+    // The classic: a second name for a denied file.
+    Decision d = decide_link(policy, link_query(LinkKind::link, "/work/secret/key", "/work/tmp/x"), home);
+    EXPECT_EQ(d.verdict, Verdict::deny);
+    EXPECT_EQ(d.rule, "secrets");
+    EXPECT_EQ(d.error_number, EPERM);
+    EXPECT_EQ(decide_link(policy, link_query(LinkKind::rename, "/work/secret/key", "/work/tmp/x"), home).verdict,
+              Verdict::deny);
+    // Readable but not writable: the new name would be writable.
+    d = decide_link(policy, link_query(LinkKind::link, "/ro/f", "/work/tmp/x"), home);
+    EXPECT_EQ(d.verdict, Verdict::deny);
+    EXPECT_EQ(d.rule, "default");
+    // A deny that lists only `read` still sees the read half.
+    d = decide_link(policy, link_query(LinkKind::link, "/work/noread/f", "/work/tmp/x"), home);
+    EXPECT_EQ(d.rule, "read-denied-only");
+    EXPECT_EQ(d.error_number, EROFS);
+    EXPECT_EQ(decide_link(policy, link_query(LinkKind::link, "/work/a", "/work/b"), home).verdict, Verdict::allow);
+}
+
+TEST(LinkDecision, TheDestinationIsDecidedAsCreateAndWrite) {
+    const Policy policy = must_parse(link_policy);
+    EXPECT_EQ(decide_link(policy, link_query(LinkKind::link, "/work/a", "/work/secret/x"), home).rule, "secrets");
+    EXPECT_EQ(decide_link(policy, link_query(LinkKind::rename, "/work/a", "/etc/passwd"), home).verdict,
+              Verdict::deny);
+    // ask < deny, allow < ask: the stricter one decides, whichever side it is on.
+    Decision d = decide_link(policy, link_query(LinkKind::rename, "/work/a", "/work/held/b"), home);
+    EXPECT_EQ(d.verdict, Verdict::ask);
+    EXPECT_EQ(d.rule, "held");
+    d = decide_link(policy, link_query(LinkKind::rename, "/work/held/b", "/work/secret/c"), home);
+    EXPECT_EQ(d.verdict, Verdict::deny);
+    EXPECT_EQ(d.rule, "secrets");
+}
+
+TEST(LinkDecision, ARenamedDirectoryCarriesEverythingBelowIt) {
+    const Policy policy = must_parse(link_policy);
+    // /work itself is allowed, but /work/secret/** is below it.
+    Decision d = decide_link(policy, link_query(LinkKind::rename, "/work", "/work/renamed", S_IFDIR), home);
+    EXPECT_EQ(d.verdict, Verdict::deny);
+    EXPECT_EQ(d.rule, "secrets");
+    EXPECT_EQ(d.error_number, EPERM);
+    d = decide_link(policy, link_query(LinkKind::rename, "/work/secret", "/work/public", S_IFDIR), home);
+    EXPECT_EQ(d.rule, "secrets");
+    // A directory with nothing protected below it moves freely.
+    EXPECT_EQ(decide_link(policy, link_query(LinkKind::rename, "/work/a", "/work/b", S_IFDIR), home).verdict,
+              Verdict::allow);
+    // Moved to where names below it are protected: the destination's subtree counts.
+    d = decide_link(policy, link_query(LinkKind::rename, "/work/a", "/work/held", S_IFDIR), home);
+    EXPECT_EQ(d.verdict, Verdict::ask);
+    // A file named like a directory is just a file.
+    EXPECT_EQ(decide_link(policy, link_query(LinkKind::rename, "/work/a", "/work/b", S_IFREG), home).verdict,
+              Verdict::allow);
+}
+
+TEST(LinkDecision, ExchangeCountsBothNamesBothWays) {
+    const Policy policy = must_parse(link_policy);
+    // Plain rename of an allowed file onto the secret's name: destination denied.
+    EXPECT_EQ(decide_link(policy, link_query(LinkKind::exchange, "/work/a", "/work/secret/key", S_IFREG, S_IFREG),
+                          home)
+                  .rule,
+              "secrets");
+    // The secret moves to the first name: decided as a source too.
+    const Policy lenient_destination = must_parse(R"(version: 1
+default: allow
+rules:
+  - name: no-read
+    match: { action: open, access: read, path: "/data/secret" }
+    verdict: deny
+)");
+    EXPECT_EQ(decide_link(lenient_destination, link_query(LinkKind::rename, "/data/a", "/data/secret"), home).verdict,
+              Verdict::allow);
+    EXPECT_EQ(decide_link(lenient_destination,
+                          link_query(LinkKind::exchange, "/data/a", "/data/secret", S_IFREG, S_IFREG), home)
+                  .verdict,
+              Verdict::deny);
+    // A directory on the destination side brings its subtree along.
+    EXPECT_EQ(decide_link(policy, link_query(LinkKind::exchange, "/work/a", "/work/secret", S_IFREG, S_IFDIR), home)
+                  .rule,
+              "secrets");
+}
+
+TEST(LinkDecision, ASocketsSecondNameIsDecidedAsAConnect) {
+    const Policy policy = must_parse(link_policy);
+    Decision d = decide_link(policy, link_query(LinkKind::link, "/work/sock/private.sock", "/work/x.sock", S_IFSOCK),
+                             home);
+    EXPECT_EQ(d.rule, "sockets");
+    EXPECT_EQ(d.error_number, ECONNREFUSED);
+    EXPECT_EQ(decide_link(policy, link_query(LinkKind::link, "/work/sock/private.sock", "/work/x", S_IFREG), home)
+                  .verdict,
+              Verdict::allow);
+}
+
+TEST(LinkDecision, DefaultPolicy) {
+    const Policy policy = builtin("default");
+    auto verdict = [&](const LinkQuery& q) { return decide_link(policy, q, home).verdict; };
+    EXPECT_EQ(verdict(link_query(LinkKind::link, "/home/alice/.ssh/id_rsa", "/tmp/x")), Verdict::deny);
+    EXPECT_EQ(verdict(link_query(LinkKind::rename, "/home/alice/.ssh", "/home/alice/x", S_IFDIR)), Verdict::deny);
+    EXPECT_EQ(verdict(link_query(LinkKind::rename, "/home/alice", "/home/bob", S_IFDIR)), Verdict::deny);
+    EXPECT_EQ(verdict(link_query(LinkKind::rename, "/tmp/a", "/tmp/b")), Verdict::allow);
+    EXPECT_EQ(verdict(link_query(LinkKind::rename, "/tmp/build", "/tmp/build.old", S_IFDIR)), Verdict::allow);
+    // Writing in home is asked about; so is renaming there.
+    EXPECT_EQ(verdict(link_query(LinkKind::rename, "/home/alice/a.c", "/home/alice/b.c")), Verdict::ask);
+    EXPECT_EQ(verdict(link_query(LinkKind::rename, "/home/alice/src", "/home/alice/src2", S_IFDIR)), Verdict::ask);
+    // /etc is readable, not writable: no second name for it in /tmp.
+    EXPECT_EQ(verdict(link_query(LinkKind::link, "/etc/passwd", "/tmp/p")), Verdict::ask);
+}
+
+TEST(LinkDecision, KindNames) {
+    EXPECT_EQ(to_string(LinkKind::link), "link");
+    EXPECT_EQ(to_string(LinkKind::rename), "rename");
+    EXPECT_EQ(to_string(LinkKind::exchange), "rename");
 }
 
 }  // namespace

@@ -18,7 +18,9 @@
 #include "client/control_client.hpp"
 #include "launcher/launcher.hpp"
 #include "policy/builtin.hpp"
+#include "policy/network.hpp"
 #include "policy/policy.hpp"
+#include "supervisor/local_address.hpp"
 
 namespace po = boost::program_options;
 using nlohmann::json;
@@ -391,6 +393,16 @@ int cmd_policy(const std::vector<std::string>& args) {
             int port = std::atoi(object.c_str() + colon + 1);
             if (port <= 0 || port > 65535) return usage_error("bad port in '" + object + "'");
             q.port = static_cast<std::uint16_t>(port);
+            // As the daemon decides it: this host's own addresses (it classifies
+            // in the session's network namespace, this in the caller's) count as
+            // loopback too, and not knowing counts as local.
+            auto addresses = supervisor::LocalAddresses::open();
+            auto local =
+                addresses ? addresses->is_local(*ip) : common::Result<bool>(std::unexpected(addresses.error()));
+            if (!local)
+                std::cerr << "airlock: cannot tell whether " << host << " is this host's own address ("
+                          << local.error().to_string() << "); deciding it as loopback too, as airlockd would\n";
+            q.destination_is_local = !local || *local;
         }
     } else {
         if (object.empty() || object.front() != '/') return usage_error("the path must be absolute");
@@ -413,6 +425,13 @@ int cmd_policy(const std::vector<std::string>& args) {
         std::cout << " (timeout " << d.ask.timeout.count() / 1000 << "s, then " << policy::to_string(d.ask.on_timeout)
                   << ")";
     std::cout << "\n";
+    if (q.address && q.destination_is_local) {
+        const auto address = policy::unmap_ipv4(*q.address);
+        const auto loopback = policy::loopback_address(address.family);
+        if (address != loopback)
+            std::cout << "  " << address.to_string() << " is this host: decided both as it and as "
+                      << loopback.to_string() << " port " << q.port << ", the stricter verdict wins\n";
+    }
     return k_exit_ok;
 }
 

@@ -36,6 +36,7 @@
 #include "policy/policy.hpp"
 #include "protocol/protocol.hpp"
 #include "supervisor/held_call.hpp"
+#include "supervisor/local_address.hpp"
 
 #ifndef AIRLOCK_VERSION
 #define AIRLOCK_VERSION "0.1.0"
@@ -54,13 +55,11 @@ namespace {
 
 constexpr std::size_t k_resolved_memory = 4096;  // decided request ids remembered for late approvers
 constexpr auto k_sweep_interval = std::chrono::seconds(1);
-constexpr int k_idle_flush_ms = 5;
 constexpr std::size_t k_max_clients_per_session = 4;
 // Calls whose emulation may block (connects, FIFO opens) that one session may
 // have on workers at once; the rest wait in that session's queue, so one
 // session stuck on a tarpit cannot take every worker from the others.
 constexpr std::size_t k_blocking_per_session = 4;
-constexpr auto k_max_flush_delay = std::chrono::milliseconds(200);
 
 enum class Tag : std::uint64_t { control = 1, client = 2, listener = 3, timer = 4, signal = 5, completion = 6 };
 std::uint64_t tag(Tag t, std::uint64_t value) { return (static_cast<std::uint64_t>(t) << 56) | value; }
@@ -99,7 +98,13 @@ struct Session {
     std::string cgroup;                               // relative to the cgroup2 mount
     UniqueFd listener;
     UniqueFd root;                                    // O_PATH of the launcher's root at attach
+    // Tells which destinations are this host, in the network namespace the
+    // launcher was in at attach; null when that could not be set up, and then
+    // every IP destination counts as local (fail closed).
+    std::shared_ptr<supervisor::LocalAddresses> local_addresses;
     bool root_is_daemon_root = false;
+    // Built on first use after attach (root fd known); never changes after.
+    mutable std::optional<supervisor::AgentContext> context;
     bool attached = false;
     int creator_client = -1;
     std::set<std::string> grants;                     // "scope: session" approvals
@@ -173,6 +178,8 @@ struct Daemon::Impl {
     std::uint64_t next_in_flight = 1;
     std::unique_ptr<WorkerPool> workers;
     std::map<std::string, std::shared_ptr<const policy::Policy>> policies;
+    // The daemon's own network namespace's, shared by the sessions started in it.
+    std::shared_ptr<supervisor::LocalAddresses> host_local_addresses;
     std::map<std::int64_t, Session> sessions;
     std::map<std::int64_t, Pending> pending;
     std::multimap<Clock::time_point, std::int64_t> deadlines;
@@ -243,14 +250,31 @@ struct Daemon::Impl {
     bool turn_open = false;
     dev_t control_socket_dev = 0;
     ino_t control_socket_ino = 0;
-    Clock::time_point last_flush = Clock::now();
+
+    // The audit log copies committed rows into SQLite on its own thread. The
+    // loop waits for that only at shutdown (flush_audit) and logs the
+    // ingester's error once per change (check_audit_ingest, every turn: one
+    // atomic load while healthy). Rows SQLite refuses stay in the journal and
+    // queued; decisions keep being recorded there until the queue bound,
+    // after which they are denied.
+    std::string audit_ingest_error;  // the one last logged; empty while ingestion works
+
+    void check_audit_ingest() {
+        auto err = audit.last_ingest_error();
+        if (!err && audit_ingest_error.empty()) return;
+        std::string text = err ? err->to_string() : std::string();
+        if (text == audit_ingest_error) return;
+        if (err)
+            spdlog::error("audit database: {} ({} rows waiting in the journal)", text, audit.queued_rows());
+        else
+            spdlog::info("audit database takes rows again ({} rows waiting in the journal)", audit.queued_rows());
+        audit_ingest_error = std::move(text);
+    }
 
     void flush_audit() {
-        last_flush = Clock::now();
         if (auto f = audit.flush(); !f)
-            // The rows stay in the journal and queued; decisions keep being
-            // recorded there until the queue bound, after which they are denied.
-            spdlog::error("audit database: {} ({} rows waiting in the journal)", f.error().to_string(),
+            // They stay in the journal, for the next start to replay.
+            spdlog::error("audit database: {} ({} rows left in the journal)", f.error().to_string(),
                           audit.queued_rows());
     }
     std::string audit_failed;  // non-empty: this turn's transaction must not be trusted
@@ -284,7 +308,7 @@ struct Daemon::Impl {
                   {"session", p.session},
                   {"pid", p.call->tgid},
                   {"tid", p.call->tid},
-                  {"action", std::string(policy::to_string(p.call->query.action))},
+                  {"action", std::string(supervisor::action_name(*p.call))},
                   {"object", p.call->object},
                   {"rule", p.decision.rule},
                   {"created_at", iso_time(p.created_us)},
@@ -655,6 +679,8 @@ struct Daemon::Impl {
         struct stat session_root {}, own_root {};
         s.root_is_daemon_root = ::fstat(s.root.get(), &session_root) == 0 && ::stat("/", &own_root) == 0 &&
                                 session_root.st_dev == own_root.st_dev && session_root.st_ino == own_root.st_ino;
+        s.local_addresses = local_addresses_for(s, c.peer.pid);
+        s.context.reset();
         ::fcntl(listener.get(), F_SETFL, O_NONBLOCK);
         epoll_event ev{};
         ev.events = EPOLLIN;
@@ -744,7 +770,12 @@ struct Daemon::Impl {
     }
 
     // ---- held calls ----------------------------------------------------------
-    supervisor::AgentContext agent_context(const Session& s) const {
+    const supervisor::AgentContext& agent_context(const Session& s) const {
+        if (!s.context) s.context = make_agent_context(s);
+        return *s.context;
+    }
+
+    supervisor::AgentContext make_agent_context(const Session& s) const {
         supervisor::AgentContext ctx;
         ctx.creds = {s.agent.uid, s.agent.gid, s.agent.groups};
         ctx.cgroup_procs = cgroups.absolute(s.cgroup) + "/cgroup.procs";
@@ -761,7 +792,7 @@ struct Daemon::Impl {
     }
 
     static std::string grant_key(const supervisor::HeldCall& call) {
-        return std::string(policy::to_string(call.query.action)) + '\0' + std::to_string(call.query.access) + '\0' +
+        return std::string(supervisor::action_name(call)) + '\0' + std::to_string(call.query.access) + '\0' +
                call.object;
     }
 
@@ -778,7 +809,10 @@ struct Daemon::Impl {
             if (errno == ENOENT || errno == EAGAIN || errno == EINTR) return;  // the caller died meanwhile
             spdlog::error("session {}: SECCOMP_IOCTL_NOTIF_RECV: {}", sid, std::strerror(errno));
         }
-        if (events & (EPOLLHUP | EPOLLERR)) end_session(s, "all processes exited");
+        if (events & (EPOLLHUP | EPOLLERR)) {
+            supervisor::thread_identity::act_as_daemon();
+            end_session(s, "all processes exited");
+        }
     }
 
     void audit_decision(const Session& s, const supervisor::HeldCall& call, std::string verdict,
@@ -788,7 +822,7 @@ struct Daemon::Impl {
         e.kind = audit::EventKind::decision;
         e.session = s.id;
         e.pid = call.tgid;
-        e.action = std::string(policy::to_string(call.query.action));
+        e.action = std::string(supervisor::action_name(call));
         e.object = call.object;
         e.verdict = std::move(verdict);
         e.rule = rule;
@@ -797,17 +831,55 @@ struct Daemon::Impl {
         e.reason = reason;
         e.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received).count();
         if (call.query.action == policy::Action::open)
-            e.detail_json = json{{"access", policy::access_to_string(call.query.access)}}.dump();
+            // Every open is audited: spelled out rather than built as a json object per call.
+            e.detail_json = "{\"access\":\"" + policy::access_to_string(call.query.access) + "\"}";
         else if (call.kind == supervisor::CallKind::exec)
             e.detail_json = json{{"dev", call.target.st.st_dev}, {"ino", call.target.st.st_ino},
                                  {"argv", call.argv}, {"argv_truncated", call.argv_truncated}}.dump();
         record(std::move(e));
     }
 
+    // The agent's connects are made on its own sockets, in its network
+    // namespace: that namespace's addresses are the ones that reach its
+    // services. The filter keeps a non-root agent from leaving it.
+    std::shared_ptr<supervisor::LocalAddresses> local_addresses_for(const Session& s, pid_t launcher) {
+        auto unknown = [&](const std::string& why) {
+            spdlog::warn("session {}: cannot tell this host's own addresses ({}); every IP destination is also "
+                         "decided as loopback",
+                         s.id, why);
+            return nullptr;
+        };
+        UniqueFd netns(::open(("/proc/" + std::to_string(launcher) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
+        struct stat theirs {}, ours {};
+        if (!netns || ::fstat(netns.get(), &theirs) != 0) return unknown("the launcher's network namespace");
+        if (::stat("/proc/thread-self/ns/net", &ours) == 0 && theirs.st_dev == ours.st_dev &&
+            theirs.st_ino == ours.st_ino) {
+            if (!host_local_addresses) {
+                auto opened = supervisor::LocalAddresses::open();
+                if (!opened) return unknown(opened.error().to_string());
+                host_local_addresses = std::make_shared<supervisor::LocalAddresses>(std::move(*opened));
+            }
+            return host_local_addresses;
+        }
+        auto opened = supervisor::LocalAddresses::open_in(netns.get());
+        if (!opened) return unknown(opened.error().to_string());
+        return std::make_shared<supervisor::LocalAddresses>(std::move(*opened));
+    }
+
+    // Whether policy decides the call's IP destination as loopback too.
+    bool destination_is_local(const Session& s, const supervisor::HeldCall& call) {
+        if (!s.local_addresses) return true;
+        auto local = s.local_addresses->is_local(call.address, call.address_len);
+        if (local) return *local;
+        spdlog::warn("session {}: cannot tell whether {} is this host's own address ({}); deciding it as loopback too",
+                     s.id, call.object, local.error().to_string());
+        return true;
+    }
+
     void handle_notification(Session& s, const seccomp_notif& n) {
         const auto received = Clock::now();
         const int listener = s.listener.get();
-        auto ctx = agent_context(s);
+        const auto& ctx = agent_context(s);
         auto decoded = supervisor::decode_call(listener, n, ctx);
         if (!decoded) {
             if (decoded.error().code == ENOENT) return;  // the caller is gone; nothing to answer
@@ -841,7 +913,10 @@ struct Daemon::Impl {
             decision.verdict = policy::Verdict::allow;
             decision.rule = "approved-for-session";
         } else {
-            decision = policy_of(s).decide(call->query, s.agent.home);
+            if (call->query.address) call->query.destination_is_local = destination_is_local(s, *call);
+            // A link or rename names two paths: decided on both (policy/link_decision.hpp).
+            decision = call->link ? policy::decide_link(policy_of(s), *call->link, s.agent.home)
+                                  : policy_of(s).decide(call->query, s.agent.home);
         }
         if (call->errno_if_allowed && decision.verdict != policy::Verdict::deny) {
             // Not a decision: the object does not exist (or similar); the agent
@@ -991,7 +1066,7 @@ struct Daemon::Impl {
         e.kind = audit::EventKind::request_created;
         e.session = s.id;
         e.pid = call->tgid;
-        e.action = std::string(policy::to_string(call->query.action));
+        e.action = std::string(supervisor::action_name(*call));
         e.object = call->object;
         e.verdict = "ask";
         e.rule = decision.rule;
@@ -1013,7 +1088,7 @@ struct Daemon::Impl {
                                 broadcast("request.created", pending_json(it->second), &sess);
                                 // Objects are agent-chosen: JSON-escaped so they cannot forge log lines.
                                 spdlog::info("request {} (session {}): {} {} held for approval (rule {})", rid,
-                                             sess.id, policy::to_string(it->second.call->query.action),
+                                             sess.id, supervisor::action_name(*it->second.call),
                                              json(it->second.call->object).dump(), it->second.decision.rule);
                             },
                             [this, rid, listener, call] {
@@ -1060,7 +1135,7 @@ struct Daemon::Impl {
         e.kind = audit::EventKind::request_resolved;
         e.session = s.id;
         e.pid = p.call->tgid;
-        e.action = std::string(policy::to_string(p.call->query.action));
+        e.action = std::string(supervisor::action_name(*p.call));
         e.object = p.call->object;
         e.verdict = decision;
         e.rule = p.decision.rule;
@@ -1273,11 +1348,14 @@ struct Daemon::Impl {
 
     Status loop() {
         epoll_event events[64];
+        // Held calls are performed with the agent's identity; the loop keeps
+        // wearing it until something needs root, which every handler below
+        // except a listener's asks for first (supervisor/credentials.hpp).
+        supervisor::thread_identity::lazy_restore(true);
         while (!stopping) {
-            // Decisions reach the journal before agents are released (commit_turn);
-            // the SQLite copy is written when the loop has nothing else to do,
-            // and at least every k_max_flush_delay under constant load.
-            int n = ::epoll_wait(epoll.get(), events, 64, audit.queued_rows() > 0 ? k_idle_flush_ms : -1);
+            // Decisions reach the journal before agents are released
+            // (commit_turn); the audit log's own thread copies them into SQLite.
+            int n = ::epoll_wait(epoll.get(), events, 64, -1);
             if (n < 0) {
                 if (errno == EINTR) continue;
                 return common::fail_errno("epoll_wait");
@@ -1285,6 +1363,7 @@ struct Daemon::Impl {
 
             for (int i = 0; i < n; ++i) {
                 std::uint64_t data = events[i].data.u64;
+                if (tag_of(data) != Tag::listener) supervisor::thread_identity::act_as_daemon();
                 switch (tag_of(data)) {
                     case Tag::control: accept_clients(); break;
                     case Tag::client: {
@@ -1302,11 +1381,10 @@ struct Daemon::Impl {
                 }
             }
             commit_turn();
-            // After the turn's agents are released, so the copy into SQLite
-            // never delays an answer.
-            if (audit.queued_rows() > 0 && (n == 0 || Clock::now() - last_flush >= k_max_flush_delay))
-                flush_audit();
+            supervisor::thread_identity::act_as_daemon();
+            check_audit_ingest();
         }
+        supervisor::thread_identity::act_as_daemon();
         shutdown();
         return {};
     }

@@ -263,4 +263,77 @@ bool PathGlob::matches_components(std::string_view rest) const noexcept {
     return seg == count;
 }
 
+PathGlob::Placement PathGlob::place(std::string_view dir, std::string_view home,
+                                    std::string_view& rest) const noexcept {
+    if (dir.empty() || dir[0] != '/') return Placement::outside;
+    rest = dir;
+    if (!relative_to_home_) return Placement::inside;
+    if (home.empty() || home[0] != '/') return Placement::outside;
+    home = trim_trailing_slashes(home);
+    if (dir.starts_with(home) && (dir.size() == home.size() || dir[home.size()] == '/')) {
+        rest = dir.substr(home.size());
+        return Placement::inside;
+    }
+    // Home itself lies below `dir` ("/home" for "/home/alice"): so does every
+    // path a "~" pattern names.
+    const std::string_view base = trim_trailing_slashes(dir);
+    if (home.starts_with(base) && home.size() > base.size() && home[base.size()] == '/') return Placement::above;
+    return Placement::outside;
+}
+
+// An NFA walk over the segments: unlike matches_components, which only needs
+// one way through, the "below" questions need every position a match can be
+// at once `dir` is consumed.
+std::vector<char> PathGlob::states_after(std::string_view rest) const {
+    const std::size_t count = segments_.size();
+    std::vector<char> current(count + 1, 0), next(count + 1, 0);
+    // "**" also matches zero components: a position on one reaches the next.
+    auto close = [&](std::vector<char>& states) {
+        for (std::size_t i = 0; i < count; ++i)
+            if (states[i] && segments_[i].any_depth) states[i + 1] = 1;
+    };
+    current[0] = 1;
+    close(current);
+    for (std::size_t pos = skip_slashes(rest, 0); pos < rest.size();) {
+        const std::size_t end = component_end(rest, pos);
+        const std::string_view name = rest.substr(pos, end - pos);
+        std::fill(next.begin(), next.end(), 0);
+        for (std::size_t i = 0; i < count; ++i) {
+            if (!current[i]) continue;
+            if (segments_[i].any_depth) next[i] = 1;
+            else if (segments_[i].name.matches(name)) next[i + 1] = 1;
+        }
+        close(next);
+        current.swap(next);
+        pos = skip_slashes(rest, end);
+    }
+    return current;
+}
+
+bool PathGlob::may_match_below(std::string_view dir, std::string_view home) const {
+    std::string_view rest;
+    switch (place(dir, home, rest)) {
+        case Placement::outside: return false;
+        case Placement::above: return true;
+        case Placement::inside: break;
+    }
+    // Any segment left to match can take at least one more component.
+    const auto states = states_after(rest);
+    return std::find(states.begin(), states.end() - 1, 1) != states.end() - 1;
+}
+
+bool PathGlob::matches_all_below(std::string_view dir, std::string_view home) const {
+    std::string_view rest;
+    if (place(dir, home, rest) != Placement::inside) return false;
+    const auto states = states_after(rest);
+    const std::size_t count = segments_.size();
+    for (std::size_t i = 0; i < count; ++i) {
+        if (!states[i]) continue;
+        bool only_any_depth = true;
+        for (std::size_t j = i; j < count && only_any_depth; ++j) only_any_depth = segments_[j].any_depth;
+        if (only_any_depth) return true;
+    }
+    return false;
+}
+
 }  // namespace airlock::policy

@@ -53,6 +53,16 @@ public:
     // when it is empty or relative, home patterns match nothing.
     [[nodiscard]] bool matches(std::string_view path, std::string_view home) const noexcept;
 
+    // For a rename of the directory `dir` (absolute, normalized), which moves
+    // every path below it. Both look at paths strictly below `dir`, never
+    // `dir` itself, and are conservative in the direction that makes a rename
+    // stricter: a name pattern is assumed to match some name.
+    //   may_match_below:   some path below `dir` could match ("~/.ssh/**"
+    //                      for "~", "/tmp/**" for "/", "**/id_rsa" for anything).
+    //   matches_all_below: every path below `dir` matches ("/tmp/**" for "/tmp/x").
+    [[nodiscard]] bool may_match_below(std::string_view dir, std::string_view home) const;
+    [[nodiscard]] bool matches_all_below(std::string_view dir, std::string_view home) const;
+
     [[nodiscard]] const std::string& text() const noexcept { return text_; }
     [[nodiscard]] bool relative_to_home() const noexcept { return relative_to_home_; }
 
@@ -63,6 +73,12 @@ private:
     };
 
     [[nodiscard]] bool matches_components(std::string_view rest) const noexcept;
+    // Where `dir` stands relative to the pattern's base (home for "~" patterns).
+    enum class Placement { outside, inside, above };
+    [[nodiscard]] Placement place(std::string_view dir, std::string_view home, std::string_view& rest) const noexcept;
+    // Segment positions a match can be at after consuming exactly the
+    // components of `rest` (index segments_.size() = the pattern is used up).
+    [[nodiscard]] std::vector<char> states_after(std::string_view rest) const;
 
     std::string text_;
     bool relative_to_home_ = false;

@@ -72,6 +72,23 @@ IpAddress unmap_ipv4(const IpAddress& address) noexcept {
     return v4;
 }
 
+bool is_loopback(const IpAddress& address) noexcept {
+    if (address.family == AF_INET) return address.bytes[0] == 127;
+    return address.family == AF_INET6 && address == loopback_address(AF_INET6);
+}
+
+IpAddress loopback_address(int family) noexcept {
+    IpAddress loopback;
+    loopback.family = family;
+    if (family == AF_INET) {
+        loopback.bytes[0] = 127;
+        loopback.bytes[3] = 1;
+    } else {
+        loopback.bytes[15] = 1;
+    }
+    return loopback;
+}
+
 std::expected<CidrBlock, std::string> CidrBlock::parse(std::string_view text) {
     const std::size_t slash = text.find('/');
     const std::string_view address_text = text.substr(0, slash);

@@ -15,6 +15,11 @@ namespace airlock::policy {
 // IPv4 peer is judged by the IPv4 rules.
 [[nodiscard]] IpAddress unmap_ipv4(const IpAddress& address) noexcept;
 
+// 127.0.0.0/8 or ::1. `address` must already be unmapped.
+[[nodiscard]] bool is_loopback(const IpAddress& address) noexcept;
+// 127.0.0.1 for AF_INET, ::1 for AF_INET6.
+[[nodiscard]] IpAddress loopback_address(int family) noexcept;
+
 struct CidrBlock {
     IpAddress network;
     unsigned prefix_length = 0;

@@ -386,6 +386,30 @@ std::vector<T> read_compiled_list(const Entry& entry, const std::string& who, Di
     return out;
 }
 
+// `dest` entries are CIDR blocks or the class `local` (loopback and every
+// address of this host; Query::destination_is_local).
+void read_destinations(const Entry& entry, const std::string& who, Rule& rule, Diagnostics& d) {
+    constexpr std::string_view local_class = "local";
+    for (const auto& item : read_scalar_list(entry, who, d)) {
+        const std::string& text = item.Scalar();
+        if (text == local_class) {
+            rule.local_destination = true;
+            continue;
+        }
+        auto block = CidrBlock::parse(text);
+        if (block) {
+            rule.destinations.push_back(*block);
+            continue;
+        }
+        std::string problem = block.error();
+        // Names other than `local` (a hostname, "Local", "localhost") are the
+        // likely typos; address errors keep the CIDR parser's own words.
+        if (!IpAddress::parse(std::string_view(text).substr(0, text.find('/'))))
+            problem = "not an IPv4 or IPv6 address, a CIDR block or 'local' (this host's own addresses)";
+        d.error(item.Mark(), who + ": bad " + entry.key + " " + quoted(text) + ": " + problem);
+    }
+}
+
 // Fills rule.actions/access/paths/destinations/ports.
 void read_match(const Entry& entry, const std::string& who, Rule& rule, Diagnostics& d) {
     if (!entry.value.IsMap()) {
@@ -423,7 +447,7 @@ void read_match(const Entry& entry, const std::string& who, Rule& rule, Diagnost
             d.error(ip_field->key_mark, who + ": " + ip_field->key + " applies only to action connect");
         }
     }
-    if (dest != nullptr) rule.destinations = read_compiled_list<CidrBlock>(*dest, who, d, CidrBlock::parse);
+    if (dest != nullptr) read_destinations(*dest, who, rule, d);
     if (port != nullptr) rule.ports = read_compiled_list<PortRange>(*port, who, d, PortRange::parse);
 
     if (connect_only && path != nullptr && (dest != nullptr || port != nullptr)) {

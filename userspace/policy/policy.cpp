@@ -11,6 +11,7 @@
 #include <exception>
 
 #include "common/unique_fd.hpp"
+#include "policy/link_decision.hpp"
 #include "policy/policy_impl.hpp"
 
 namespace airlock::policy {
@@ -26,6 +27,7 @@ struct Request {
     const Query& query;
     std::optional<IpAddress> address;  // unmapped
     std::string_view home;
+    bool local = false;  // `address` is this host: loopback, or Query::destination_is_local
 };
 
 bool path_matches(const Rule& rule, std::string_view path, std::string_view home) {
@@ -36,11 +38,12 @@ bool path_matches(const Rule& rule, std::string_view path, std::string_view home
 // A connect rule with path is about unix sockets; with dest or port, about IP
 // peers; with neither, about every connect.
 bool connect_matches(const Rule& rule, const Request& request) {
-    const bool wants_ip = !rule.destinations.empty() || !rule.ports.empty();
+    const bool has_destinations = rule.local_destination || !rule.destinations.empty();
+    const bool wants_ip = has_destinations || !rule.ports.empty();
     if (!rule.paths.empty()) return !request.address && path_matches(rule, request.query.path, request.home);
     if (!wants_ip) return true;
     if (!request.address) return false;
-    const bool destination_ok = rule.destinations.empty() ||
+    const bool destination_ok = !has_destinations || (rule.local_destination && request.local) ||
                                 std::any_of(rule.destinations.begin(), rule.destinations.end(),
                                             [&](const CidrBlock& block) { return block.contains(*request.address); });
     const bool port_ok =
@@ -76,6 +79,13 @@ Decision make_decision(Verdict verdict, int error_number, const std::string& rul
 }
 
 const std::string default_rule_name = "default";
+
+Decision first_match(const CompiledPolicy& policy, const Request& request) {
+    for (const Rule& rule : policy.rules) {
+        if (rule_matches(rule, request)) return make_decision(rule.verdict, rule.error_number, rule.name, rule.ask);
+    }
+    return make_decision(policy.default_verdict, default_error_number, default_rule_name, policy.ask);
+}
 
 std::expected<std::string, std::string> read_small_file(const std::string& path) {
     common::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -159,11 +169,43 @@ std::expected<Policy, std::vector<Diagnostic>> Policy::load_file(const std::stri
 
 Decision Policy::decide(const Query& query, std::string_view home) const {
     Request request{action_bit(query.action), query, std::nullopt, home};
-    if (query.address) request.address = unmap_ipv4(*query.address);
-    for (const Rule& rule : impl_->rules) {
-        if (rule_matches(rule, request)) return make_decision(rule.verdict, rule.error_number, rule.name, rule.ask);
+    if (query.address) {
+        request.address = unmap_ipv4(*query.address);
+        request.local = query.destination_is_local || is_loopback(*request.address);
     }
-    return make_decision(impl_->default_verdict, default_error_number, default_rule_name, impl_->ask);
+    Decision decision = first_match(*impl_, request);
+    if (query.action != Action::connect || !request.local) return decision;
+    // A local destination reaches every service bound to all addresses, which
+    // rules about loopback mean to cover: eth0's address must not get past
+    // `deny 127.0.0.0/8 port 5432`, nor 127.0.0.2 past `deny 127.0.0.1`.
+    const IpAddress loopback = loopback_address(request.address->family);
+    if (*request.address == loopback) return decision;
+    Request as_loopback = request;
+    as_loopback.address = loopback;
+    return stricter(decision, first_match(*impl_, as_loopback));
+}
+
+Decision Policy::strictest_below(std::string_view dir, unsigned access, std::string_view home) const {
+    std::optional<Decision> strictest;
+    auto count = [&](Decision d) { strictest = strictest ? stricter(*strictest, d) : std::move(d); };
+    for (const Rule& rule : impl_->rules) {
+        if ((rule.actions & action_bit(Action::open)) == 0) continue;
+        // A rule listing access bits matches requests that want only those.
+        if (rule.access && (*rule.access & access) == 0) continue;
+        const bool may_match = rule.paths.empty() ||
+                               std::any_of(rule.paths.begin(), rule.paths.end(),
+                                           [&](const PathGlob& glob) { return glob.may_match_below(dir, home); });
+        if (!may_match) continue;
+        count(make_decision(rule.verdict, rule.error_number, rule.name, rule.ask));
+        const bool covers_paths = rule.paths.empty() ||
+                                  std::any_of(rule.paths.begin(), rule.paths.end(), [&](const PathGlob& glob) {
+                                      return glob.matches_all_below(dir, home);
+                                  });
+        // Nothing below `dir` gets past this rule: later rules and the default never decide there.
+        if (covers_paths && (!rule.access || (access & ~*rule.access) == 0)) return *strictest;
+    }
+    count(make_decision(impl_->default_verdict, default_error_number, default_rule_name, impl_->ask));
+    return *strictest;
 }
 
 const Approvers& Policy::approvers() const { return impl_->approvers; }

@@ -40,6 +40,7 @@ struct IpAddress {
     std::array<std::uint8_t, 16> bytes{};
     [[nodiscard]] std::string to_string() const;
     [[nodiscard]] static std::optional<IpAddress> parse(std::string_view text);
+    [[nodiscard]] bool operator==(const IpAddress&) const = default;
 };
 
 // What the supervisor asks about. Paths are absolute and normalized (no "." or
@@ -50,6 +51,13 @@ struct Query {
     unsigned access = 0;      // open only: AccessBits mask
     std::optional<IpAddress> address;  // connect to AF_INET/AF_INET6 only
     std::uint16_t port = 0;            // connect to AF_INET/AF_INET6 only
+    // connect to AF_INET/AF_INET6 only: the kernel delivers `address` to this
+    // host (one of its own addresses; supervisor/local_address.hpp tells). Such
+    // a connect reaches every service bound to all addresses, as one to
+    // loopback does, so decide() judges it both as `address` and as loopback
+    // (127.0.0.1 or ::1, same port), and the `local` destination class matches
+    // it. Loopback addresses are local whatever this says.
+    bool destination_is_local = false;
 };
 
 struct AskSettings {
@@ -92,7 +100,18 @@ public:
 
     // `home` is the session user's home directory, substituted for a leading
     // "~" in path patterns. Never fails: no match means the default verdict.
+    // A connect to a local destination (Query::destination_is_local, or any
+    // loopback address) is decided twice, as its address and as the loopback
+    // address of its family with the same port; the stricter decision wins
+    // (deny > ask > allow), the one for the real address on a tie.
     [[nodiscard]] Decision decide(const Query& query, std::string_view home) const;
+    // The strictest decision (deny > ask > allow) that an open of some path
+    // strictly below the directory `dir`, wanting any of the `access` bits,
+    // could get: every open rule whose patterns may match below `dir` counts,
+    // up to the first that matches all of it for all of `access`; the default
+    // counts when no rule does. A rename of `dir` moves all of those paths
+    // (policy/link_decision.hpp).
+    [[nodiscard]] Decision strictest_below(std::string_view dir, unsigned access, std::string_view home) const;
 
     [[nodiscard]] const Approvers& approvers() const;
     [[nodiscard]] const AskSettings& ask_settings() const;

@@ -23,6 +23,7 @@ struct Rule {
     std::optional<unsigned> access;  // AccessBits a request may want; unset = any
     std::vector<PathGlob> paths;     // empty = any path
     std::vector<CidrBlock> destinations;
+    bool local_destination = false;  // `dest` lists `local`: loopback and this host's own addresses
     std::vector<PortRange> ports;
     Verdict verdict = Verdict::deny;
     int error_number = default_error_number;

@@ -116,6 +116,9 @@ std::string quote_argv(const std::vector<std::string>& argv, bool truncated) {
     return out;
 }
 
+}  // namespace
+
+// Shared with held_link.cpp (declared in held_call.hpp).
 // Where a relative path starts: the agent's cwd, or the directory behind dirfd.
 Result<UniqueFd> start_directory(pid_t tid, long dirfd) {
     if (static_cast<int>(dirfd) == AT_FDCWD) {
@@ -155,6 +158,8 @@ std::optional<UniqueFd> start_for(HeldCall& call, std::string_view path, long di
     }
     return std::move(*dir);
 }
+
+namespace {
 
 struct PathArgs {
     long dirfd = AT_FDCWD;
@@ -200,6 +205,12 @@ Result<PathArgs> open_args(const seccomp_notif& n) {
             // RESOLVE_CACHED asks for a lookup that never blocks; the daemon's lookup
             // already happened, so EAGAIN (the documented "try again without it") is honest.
             if (how.resolve & RESOLVE_CACHED) return fail(EAGAIN, "RESOLVE_CACHED");
+            // O_PATH opens are answered CONTINUE (perform_open), and the kernel
+            // then reads open_how again from agent memory: a racing thread could
+            // turn an O_PATH open that was decided as a read into O_RDWR|O_TRUNC.
+            // ENOSYS is openat2's "not here" (callers fall back to openat, whose
+            // flags are in a register the agent cannot change after the check).
+            if (how.flags & O_PATH) return fail(ENOSYS, "openat2 with O_PATH");
             a.flags = static_cast<int>(how.flags);
             a.mode = static_cast<mode_t>(how.mode);
             a.resolve = how.resolve;
@@ -634,6 +645,7 @@ Status send_response(int listener_fd, std::uint64_t id, long long val, int error
 }
 
 Result<UniqueFd> take_agent_fd(pid_t tgid, int fd) {
+    thread_identity::act_as_daemon();  // pidfd_getfd: CAP_SYS_PTRACE over another user's process
     UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, tgid, 0)));
     if (!pidfd) return common::fail_errno("pidfd_open");
     UniqueFd copy(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
@@ -707,9 +719,14 @@ Result<long> perform_open(HeldCall& call, const AgentContext& agent) {
             }
         } else if (flags & O_PATH) {
             // ADDFD cannot inject an O_PATH file (the kernel's fget refuses
-            // them), so the kernel opens it again. Such an fd reads no data, and
-            // every way to get data from it (reopen via /proc/self/fd, openat,
-            // execveat) comes back through this filter and is decided on its object.
+            // them), so the kernel opens it again, re-reading the path: a racing
+            // thread can get an O_PATH fd on another object. Its flags cannot
+            // change: only open/openat/creat get here, with flags in registers
+            // (openat2 keeps them in memory and is answered ENOSYS in open_args).
+            // Such an fd reads no data, and every way to get data from it
+            // (reopen via /proc/self/fd, openat relative to it, execveat,
+            // linkat via /proc/self/fd) comes back through this filter and is
+            // decided on its object; fstat shows its metadata.
             if (auto r = answer_continue(call.listener_fd, call.id); !r) return std::unexpected(r.error());
             return 0;
         } else {
@@ -737,7 +754,9 @@ Result<long> perform_open(HeldCall& call, const AgentContext& agent) {
                 call.nonblocking_open_first = false;
                 return fail(EWOULDBLOCK, "open would wait for a lease break");
             }
-            if (opened && lease_safe) ::fcntl(opened.get(), F_SETFL, ::fcntl(opened.get(), F_GETFL) & ~O_NONBLOCK);
+            // F_SETFL takes only the status flags, and these are the ones the
+            // open just applied (O_ASYNC left out: open(2) ignores it, F_SETFL would arm it).
+            if (opened && lease_safe) ::fcntl(opened.get(), F_SETFL, reopen_flags & ~(O_NONBLOCK | O_ASYNC));
         }
     }
 open_failed:
@@ -834,6 +853,7 @@ Result<long> perform_socket_call(HeldCall& call, const AgentContext& agent) {
         unsigned int sent_len = static_cast<unsigned int>(result);
         iovec local{&sent_len, sizeof sent_len};
         iovec remote{reinterpret_cast<void*>(call.mmsg_len_address), sizeof sent_len};
+        thread_identity::act_as_daemon();
         result = ::process_vm_writev(call.tgid, &local, 1, &remote, 1, 0) == sizeof sent_len ? 1 : -EFAULT;
     }
     Status sent = result >= 0 ? send_response(call.listener_fd, call.id, result, 0, 0)
@@ -888,6 +908,10 @@ Status answer_error(int listener_fd, std::uint64_t id, int error_number) {
     return send_response(listener_fd, id, 0, -error_number, 0);
 }
 
+Status answer_value(int listener_fd, std::uint64_t id, long long value) {
+    return send_response(listener_fd, id, value, 0, 0);
+}
+
 Status answer_continue(int listener_fd, std::uint64_t id) {
     return send_response(listener_fd, id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
 }
@@ -899,8 +923,12 @@ Result<HeldCall> decode_call(int listener_fd, const seccomp_notif& n, const Agen
     call.tid = static_cast<pid_t>(n.pid);
     call.syscall_nr = n.data.nr;
     if (n.data.arch != AUDIT_ARCH_X86_64) return fail(ENOSYS, "foreign architecture");  // the filter kills these first
-    // A pidfd only opens for a thread-group leader: the cheap way to learn that tid == tgid.
-    if (UniqueFd leader(static_cast<int>(::syscall(SYS_pidfd_open, call.tid, 0))); leader)
+    // Everything below reads agent memory and /proc as root; an event loop
+    // that restores lazily may still wear the previous call's agent identity.
+    thread_identity::act_as_daemon();
+    // tgkill(tid, tid, 0) succeeds only when tid leads its own thread group:
+    // one syscall for the common case, /proc for calls from other threads.
+    if (::syscall(SYS_tgkill, call.tid, call.tid, 0) == 0)
         call.tgid = call.tid;
     else
         call.tgid = thread_group_of(call.tid);
@@ -924,6 +952,11 @@ Result<HeldCall> decode_call(int listener_fd, const seccomp_notif& n, const Agen
         case SYS_sendmmsg: decoded = decode_send(call, n, agent, root); break;
         case SYS_execve:
         case SYS_execveat: decoded = decode_exec(call, n, agent, root); break;
+        case SYS_link:
+        case SYS_linkat:
+        case SYS_rename:
+        case SYS_renameat:
+        case SYS_renameat2: decoded = decode_link(call, n, agent, root); break;
         default: return fail(ENOSYS, "unexpected syscall " + std::to_string(n.data.nr));
     }
     if (!decoded) return std::unexpected(decoded.error());
@@ -935,6 +968,8 @@ Result<HeldCall> decode_call(int listener_fd, const seccomp_notif& n, const Agen
 
 bool may_block(const HeldCall& call) {
     if (call.kind == CallKind::connect || call.kind == CallKind::send) return true;
+    // A link or rename waits for any delegation on the inodes it touches to be broken.
+    if (call.kind == CallKind::link || call.kind == CallKind::rename) return true;
     if (call.kind == CallKind::open && call.target.exists) {
         mode_t type = call.target.st.st_mode & S_IFMT;
         return type != S_IFREG && type != S_IFDIR && type != S_IFLNK;
@@ -950,6 +985,8 @@ Result<long> perform_allowed(HeldCall& call, const AgentContext& agent) {
         case CallKind::exec:
             if (auto r = answer_continue(call.listener_fd, call.id); !r) return std::unexpected(r.error());
             return 0;
+        case CallKind::link:
+        case CallKind::rename: return perform_link(call, agent);
     }
     return fail(EINVAL, "unknown call kind");
 }

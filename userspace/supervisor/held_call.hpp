@@ -30,6 +30,7 @@
 
 #include "common/result.hpp"
 #include "common/unique_fd.hpp"
+#include "policy/link_decision.hpp"
 #include "policy/policy.hpp"
 #include "supervisor/credentials.hpp"
 #include "supervisor/path_resolver.hpp"
@@ -41,7 +42,7 @@ inline constexpr std::size_t k_max_argv_items = 4096;
 inline constexpr std::size_t k_max_argv_bytes = 256 * 1024;
 inline constexpr std::size_t k_max_send_bytes = 256 * 1024;
 
-enum class CallKind { open, connect, send, exec };
+enum class CallKind { open, connect, send, exec, link, rename };
 
 struct AgentContext {
     Credentials creds;
@@ -56,6 +57,18 @@ struct AgentContext {
     // whatever the policy says and whichever cgroup the caller is in.
     dev_t control_socket_dev = 0;
     ino_t control_socket_ino = 0;
+};
+
+// One name of a link or rename (held_link.cpp): the directory that holds it,
+// resolved as the agent, and what it names at decode time.
+struct NamedEntry {
+    common::UniqueFd parent;  // O_PATH fd of the directory (unset for a followed link source)
+    std::string name;         // final component, without trailing slashes
+    bool trailing_slash = false;
+    common::UniqueFd object;  // O_PATH|O_NOFOLLOW fd of what the name holds, when it exists
+    struct stat st {};
+    bool exists = false;
+    std::string policy_path;
 };
 
 struct HeldCall {
@@ -103,6 +116,13 @@ struct HeldCall {
     // exec
     std::vector<std::string> argv;
     bool argv_truncated = false;
+
+    // link / rename (held_link.cpp): decided with policy::decide_link on
+    // `link`, not with `query`; performed on the objects resolved here.
+    NamedEntry source;
+    NamedEntry destination;
+    unsigned link_flags = 0;  // RENAME_* for renameat2 (linkat's AT_* are applied at decode)
+    std::optional<policy::LinkQuery> link;
 };
 
 // Reads the call's arguments from the agent exactly once, checks the
@@ -125,8 +145,28 @@ struct HeldCall {
 
 // Answers with an error (errno > 0) or lets the call proceed.
 [[nodiscard]] common::Status answer_error(int listener_fd, std::uint64_t id, int error_number);
+// Answers with a successful return value.
+[[nodiscard]] common::Status answer_value(int listener_fd, std::uint64_t id, long long value);
 [[nodiscard]] common::Status answer_continue(int listener_fd, std::uint64_t id);
 [[nodiscard]] bool notification_valid(int listener_fd, std::uint64_t id);
+
+// "open", "connect", "exec", or "link"/"rename" for those calls: the action
+// audit rows and pending requests show.
+[[nodiscard]] std::string_view action_name(const HeldCall& call);
+
+// ---- shared by held_call.cpp and held_link.cpp ------------------------------
+// Where a relative path starts: the agent's cwd, or the directory behind dirfd.
+[[nodiscard]] common::Result<common::UniqueFd> start_directory(pid_t tid, long dirfd);
+// The directory a relative path starts from (cwd or dirfd); empty when the
+// path is absolute. On failure, records the agent's errno and returns nullopt.
+[[nodiscard]] std::optional<common::UniqueFd> start_for(HeldCall& call, std::string_view path, long dirfd);
+// The common part of every lookup a held call makes: whose, from where.
+[[nodiscard]] ResolveRequest request_for(const HeldCall& call, const AgentContext& agent, int root_fd,
+                                         const common::UniqueFd& start, std::string_view path);
+// link, linkat, rename, renameat, renameat2 (held_link.cpp).
+[[nodiscard]] common::Status decode_link(HeldCall& call, const seccomp_notif& notification,
+                                         const AgentContext& agent, int root_fd);
+[[nodiscard]] common::Result<long> perform_link(HeldCall& call, const AgentContext& agent);
 
 // Access bits (policy::AccessBits) that open flags ask for.
 [[nodiscard]] unsigned access_for_open_flags(int flags);

@@ -216,12 +216,12 @@ Result<std::string> fd_path(int fd) {
 
 Result<Resolved> resolve_path(const ResolveRequest& req, std::string* failed_path) {
     if (req.path.empty()) return fail(ENOENT, "empty path");
-    struct stat root_st {};
-    if (::fstat(req.root_fd, &root_st) != 0) return common::fail_errno("fstat agent root");
-
     const bool absolute = req.path.front() == '/';
     if (!absolute && !in_our_namespace(req.start_fd)) return fail(EACCES, "start directory in another mount namespace");
     if (auto fast = resolve_without_links(req, absolute)) return std::move(*fast);
+
+    struct stat root_st {};
+    if (::fstat(req.root_fd, &root_st) != 0) return common::fail_errno("fstat agent root");
 
     std::deque<std::string> queue;
     split_into(req.path, queue, false);

@@ -26,6 +26,9 @@ constexpr int k_notified[] = {
     SCMP_SYS(open),    SCMP_SYS(openat),  SCMP_SYS(openat2), SCMP_SYS(creat),
     SCMP_SYS(connect), SCMP_SYS(sendmsg), SCMP_SYS(sendmmsg), SCMP_SYS(execve),
     SCMP_SYS(execveat),
+    // A hard link or rename gives an object a name policy may treat differently.
+    SCMP_SYS(link),    SCMP_SYS(linkat),  SCMP_SYS(rename),   SCMP_SYS(renameat),
+    SCMP_SYS(renameat2),
 };
 
 constexpr int k_refused[] = {
