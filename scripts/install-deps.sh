@@ -14,6 +14,7 @@ PACKAGES="build-essential cmake pkg-config git ca-certificates
   libspdlog-dev libfmt-dev
   libsqlite3-dev sqlite3 libssl-dev
   libyaml-cpp-dev nlohmann-json3-dev
+  libvectorscan-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 procps"
 missing=""

@@ -1,0 +1,220 @@
+// Inspector throughput on generated data, one core:
+//   sparse  code, logs, prose and CSV with rare findings (what an agent mostly reads)
+//   dense   a CSV where every row holds an email, phone, SSN, card, IP and date of birth
+// plus the per-call cost of a small buffer (an exec's argv and environment).
+// The side-by-side comparison with other scanners is a separate script;
+// `inspect_bench --dump-corpus=DIR` writes the generated inputs
+// (DIR/sparse.txt, DIR/dense.csv) for it and exits.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "inspect/scanner.hpp"
+
+namespace {
+
+using airlock::inspect::Options;
+using airlock::inspect::Scanner;
+using airlock::inspect::Session;
+
+std::string luhn_complete(std::string digits) {
+    int sum = 0;
+    bool double_it = true;
+    for (auto it = digits.rbegin(); it != digits.rend(); ++it) {
+        int d = *it - '0';
+        if (double_it) {
+            d *= 2;
+            if (d > 9) d -= 9;
+        }
+        sum += d;
+        double_it = !double_it;
+    }
+    digits.push_back(static_cast<char>('0' + (10 - sum % 10) % 10));
+    return digits;
+}
+
+std::string digits(std::mt19937_64& rng, int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) out.push_back(static_cast<char>('0' + rng() % 10));
+    return out;
+}
+
+std::string word(std::mt19937_64& rng) {
+    static const char* words[] = {"the",     "request", "handler", "returns", "value",  "config", "user",
+                                  "session", "buffer",  "index",   "client",  "server", "error",  "result",
+                                  "update",  "records", "process", "thread",  "cache",  "during", "before"};
+    return words[rng() % (sizeof(words) / sizeof(words[0]))];
+}
+
+// ~`size` bytes of mixed text; about one finding per 16 KiB.
+std::string sparse_text(std::size_t size) {
+    std::mt19937_64 rng(42);
+    std::string out;
+    out.reserve(size + 256);
+    while (out.size() < size) {
+        switch (rng() % 4) {
+            case 0:  // code
+                out += "    for (std::size_t i = 0; i < " + word(rng) + "_count; ++i) { total += " + word(rng) +
+                       "[i] * 0x" + std::to_string(rng() % 4096) + "; }  // " + word(rng) + " " + word(rng) + "\n";
+                out += "    const auto " + word(rng) + " = std::make_unique<Buffer>(" + std::to_string(rng() % 100000) +
+                       ", \"" + word(rng) + "\");\n";
+                break;
+            case 1:  // log
+                out += "2024-03-" + std::to_string(10 + rng() % 18) + "T12:" + std::to_string(10 + rng() % 50) +
+                       ":07.123Z INFO [worker-" + std::to_string(rng() % 16) + "] " + word(rng) + " " + word(rng) +
+                       " took " + std::to_string(rng() % 900) + "ms status=200 bytes=" + std::to_string(rng() % 99999) +
+                       "\n";
+                break;
+            case 2:  // prose
+                for (int w = 0; w < 14; ++w) out += word(rng) + (w == 13 ? ".\n" : " ");
+                break;
+            default:  // csv of measurements
+                out += std::to_string(rng() % 1000) + "," + word(rng) + "," + std::to_string(rng() % 100) + "." +
+                       std::to_string(rng() % 100) + ",v" + std::to_string(rng() % 9) + "\n";
+                break;
+        }
+        if (rng() % 200 == 0) {  // rare findings
+            switch (rng() % 4) {
+                case 0: out += "export GITHUB_TOKEN=ghp_" + std::string("aB3dE5fG7hJ9kL1mN3pQ5rS7tV9wX1yZ3bC5") + "\n"; break;
+                case 1: out += "contact: jane.doe@corp-mail.com\n"; break;
+                case 2: out += "client 203.55.17.9 connected\n"; break;
+                default: out += "card " + luhn_complete("4" + digits(rng, 14)) + "\n"; break;
+            }
+        }
+    }
+    return out;
+}
+
+std::string dense_csv(std::size_t size) {
+    std::mt19937_64 rng(7);
+    std::string out = "id,name,email,phone,ssn,card,ip,dob\n";
+    for (std::uint64_t id = 1; out.size() < size; ++id) {
+        out += std::to_string(id) + ",User " + word(rng) + "," + word(rng) + "." + std::to_string(id) +
+               "@example-mail.com,(" + std::to_string(200 + rng() % 700) + ") " + std::to_string(200 + rng() % 700) +
+               "-" + digits(rng, 4) + "," + std::to_string(100 + rng() % 500) + "-" + std::to_string(10 + rng() % 80) +
+               "-" + digits(rng, 4) + "," + luhn_complete("4" + digits(rng, 14)) + "," +
+               std::to_string(11 + rng() % 200) + "." + std::to_string(rng() % 256) + "." +
+               std::to_string(rng() % 256) + "." + std::to_string(1 + rng() % 254) + ",DOB " +
+               std::to_string(1 + rng() % 12) + "/" + std::to_string(1 + rng() % 28) + "/19" +
+               std::to_string(50 + rng() % 50) + "\n";
+    }
+    return out;
+}
+
+Session make_session(std::vector<std::string> types = {}) {
+    Options options;
+    options.types = std::move(types);
+    options.max_findings = std::size_t{1} << 24;
+    options.hash_key = "benchmark-key";
+    auto scanner = Scanner::create(options);
+    if (!scanner) std::abort();
+    auto session = scanner->new_session();
+    if (!session) std::abort();
+    return std::move(*session);
+}
+
+void run_block(benchmark::State& state, const std::string& data, std::vector<std::string> types = {}) {
+    Session session = make_session(std::move(types));
+    std::size_t findings = 0;
+    for (auto _ : state) {
+        auto result = session.scan(data);
+        if (!result) {
+            state.SkipWithError(result.error().to_string().c_str());
+            return;
+        }
+        findings = result->findings.size();
+        benchmark::DoNotOptimize(result);
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data.size()));
+    state.counters["findings"] = static_cast<double>(findings);
+}
+
+const std::string& sparse() {
+    static const std::string data = sparse_text(std::size_t{32} << 20);
+    return data;
+}
+const std::string& dense() {
+    static const std::string data = dense_csv(std::size_t{8} << 20);
+    return data;
+}
+
+void BM_BlockSparse(benchmark::State& state) { run_block(state, sparse()); }
+void BM_BlockSparseSecretsOnly(benchmark::State& state) { run_block(state, sparse(), {"secret.*"}); }
+void BM_BlockSparseNumericOnly(benchmark::State& state) {
+    run_block(state, sparse(), {"pii.credit_card", "pii.us_ssn", "pii.us_itin", "pii.ca_sin", "pii.in_aadhaar",
+                                "pii.phone", "pii.iban", "pii.uk_nino", "pii.ipv4", "pii.ipv6"});
+}
+void BM_BlockDenseCsv(benchmark::State& state) { run_block(state, dense()); }
+
+void BM_StreamSparse(benchmark::State& state) {
+    Session session = make_session();
+    const std::string& data = sparse();
+    const auto chunk = static_cast<std::size_t>(state.range(0));
+    for (auto _ : state) {
+        auto stream = session.open_stream();
+        if (!stream) {
+            state.SkipWithError(stream.error().to_string().c_str());
+            return;
+        }
+        for (std::size_t pos = 0; pos < data.size(); pos += chunk) {
+            if (!stream->feed(std::string_view(data).substr(pos, chunk))) {
+                state.SkipWithError("feed failed");
+                return;
+            }
+        }
+        auto result = stream->finish();
+        benchmark::DoNotOptimize(result);
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data.size()));
+}
+
+// An exec's argv and environment in one buffer: the fixed cost per call.
+void BM_SmallBuffer(benchmark::State& state) {
+    Session session = make_session();
+    std::string env = "PATH=/usr/local/bin:/usr/bin:/bin HOME=/home/agent LANG=C.UTF-8 TERM=xterm-256color ";
+    env += "python3 -m pip install --index-url https://pypi.org/simple requests==2.31.0 ";
+    env += "SHELL=/bin/bash PWD=/home/agent/project EDITOR=vim";
+    for (auto _ : state) {
+        auto result = session.scan(env);
+        benchmark::DoNotOptimize(result);
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * env.size()));
+}
+
+void BM_CompileDatabases(benchmark::State& state) {
+    for (auto _ : state) {
+        auto scanner = Scanner::create(Options{});
+        benchmark::DoNotOptimize(scanner);
+    }
+}
+
+}  // namespace
+
+BENCHMARK(BM_BlockSparse)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_BlockSparseSecretsOnly)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_BlockSparseNumericOnly)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_BlockDenseCsv)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StreamSparse)->Arg(64 << 10)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SmallBuffer);
+BENCHMARK(BM_CompileDatabases)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+int main(int argc, char** argv) {
+    constexpr std::string_view dump_flag = "--dump-corpus=";
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (!arg.starts_with(dump_flag)) continue;
+        const std::string dir(arg.substr(dump_flag.size()));
+        std::ofstream(dir + "/sparse.txt", std::ios::binary) << sparse();
+        std::ofstream(dir + "/dense.csv", std::ios::binary) << dense();
+        return 0;
+    }
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

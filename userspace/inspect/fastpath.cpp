@@ -1,0 +1,919 @@
+#include "inspect/fastpath.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "inspect/text.hpp"
+#include "inspect/validators.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define AIRLOCK_INSPECT_X86 1
+#endif
+
+namespace airlock::inspect {
+namespace {
+
+constexpr std::size_t npos = std::string_view::npos;
+constexpr std::size_t block = 64;
+
+// One bit per byte of a 64-byte block, bit i for byte i.
+//   quick  every block: no digit, colon or '@' means nothing can end in it
+//          (most blocks of prose and code)
+//   core   blocks with a digit: the shapes of numbers
+//   hexw   blocks with a colon: IPv6 groups and the token edges around them
+struct Quick {
+    std::uint64_t digit = 0;
+    std::uint64_t colon = 0;
+    std::uint64_t at = 0;
+};
+struct Core {
+    std::uint64_t upper = 0;
+    std::uint64_t dot = 0;
+    std::uint64_t space = 0;
+    std::uint64_t dash = 0;
+    std::uint64_t plus = 0;
+};
+struct HexWord {
+    std::uint64_t hex = 0;
+    std::uint64_t word = 0;  // [A-Za-z0-9_]
+};
+
+Quick quick_scalar(const char* p) {
+    Quick q;
+    for (unsigned i = 0; i < block; ++i) {
+        const std::uint64_t bit = std::uint64_t{1} << i;
+        if (is_digit(p[i])) q.digit |= bit;
+        if (p[i] == ':') q.colon |= bit;
+        if (p[i] == '@') q.at |= bit;
+    }
+    return q;
+}
+
+Core core_scalar(const char* p) {
+    Core m;
+    for (unsigned i = 0; i < block; ++i) {
+        const char c = p[i];
+        const std::uint64_t bit = std::uint64_t{1} << i;
+        if (is_upper(c)) m.upper |= bit;
+        if (c == '.') m.dot |= bit;
+        if (c == ' ') m.space |= bit;
+        if (c == '-') m.dash |= bit;
+        if (c == '+') m.plus |= bit;
+    }
+    return m;
+}
+
+HexWord hexword_scalar(const char* p) {
+    HexWord m;
+    for (unsigned i = 0; i < block; ++i) {
+        const std::uint64_t bit = std::uint64_t{1} << i;
+        if (is_hex(p[i])) m.hex |= bit;
+        if (is_word(p[i])) m.word |= bit;
+    }
+    return m;
+}
+
+#ifdef AIRLOCK_INSPECT_X86
+// Unsigned range test: (v - lo) <= (hi - lo) as bytes.
+inline std::uint32_t range_mask_sse2(__m128i v, char lo, char hi) {
+    const __m128i shifted = _mm_sub_epi8(v, _mm_set1_epi8(lo));
+    const __m128i limit = _mm_set1_epi8(static_cast<char>(hi - lo));
+    return static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(shifted, limit), shifted)));
+}
+
+inline std::uint32_t equal_mask_sse2(__m128i v, char c) {
+    return static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c))));
+}
+
+inline __m128i load16(const char* p, unsigned part) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * part));
+}
+
+Quick quick_sse2(const char* p) {
+    Quick q;
+    for (unsigned part = 0; part < 4; ++part) {
+        const __m128i v = load16(p, part);
+        q.digit |= std::uint64_t{range_mask_sse2(v, '0', '9')} << (16 * part);
+        q.colon |= std::uint64_t{equal_mask_sse2(v, ':')} << (16 * part);
+        q.at |= std::uint64_t{equal_mask_sse2(v, '@')} << (16 * part);
+    }
+    return q;
+}
+
+Core core_sse2(const char* p) {
+    Core m;
+    for (unsigned part = 0; part < 4; ++part) {
+        const __m128i v = load16(p, part);
+        const unsigned shift = 16 * part;
+        m.upper |= std::uint64_t{range_mask_sse2(v, 'A', 'Z')} << shift;
+        m.dot |= std::uint64_t{equal_mask_sse2(v, '.')} << shift;
+        m.space |= std::uint64_t{equal_mask_sse2(v, ' ')} << shift;
+        m.dash |= std::uint64_t{equal_mask_sse2(v, '-')} << shift;
+        m.plus |= std::uint64_t{equal_mask_sse2(v, '+')} << shift;
+    }
+    return m;
+}
+
+HexWord hexword_sse2(const char* p) {
+    HexWord m;
+    for (unsigned part = 0; part < 4; ++part) {
+        const __m128i v = load16(p, part);
+        const __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
+        const unsigned shift = 16 * part;
+        const std::uint32_t digit = range_mask_sse2(v, '0', '9');
+        m.hex |= std::uint64_t{digit | range_mask_sse2(folded, 'a', 'f')} << shift;
+        m.word |= std::uint64_t{digit | range_mask_sse2(folded, 'a', 'z') | equal_mask_sse2(v, '_')} << shift;
+    }
+    return m;
+}
+
+__attribute__((target("avx2"))) inline std::uint64_t range_mask_avx2(const char* p, char lo, char hi, bool fold) {
+    std::uint64_t out = 0;
+    for (unsigned part = 0; part < 2; ++part) {
+        __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * part));
+        if (fold) v = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+        const __m256i shifted = _mm256_sub_epi8(v, _mm256_set1_epi8(lo));
+        const __m256i limit = _mm256_set1_epi8(static_cast<char>(hi - lo));
+        const auto bits = static_cast<std::uint32_t>(
+            _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(shifted, limit), shifted)));
+        out |= std::uint64_t{bits} << (32 * part);
+    }
+    return out;
+}
+
+__attribute__((target("avx2"))) inline std::uint64_t equal_mask_avx2(const char* p, char c) {
+    const __m256i needle = _mm256_set1_epi8(c);
+    const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+    const auto low_bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(low, needle)));
+    const auto high_bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(high, needle)));
+    return std::uint64_t{low_bits} | (std::uint64_t{high_bits} << 32);
+}
+
+__attribute__((target("avx2"))) Quick quick_avx2(const char* p) {
+    return Quick{range_mask_avx2(p, '0', '9', false), equal_mask_avx2(p, ':'), equal_mask_avx2(p, '@')};
+}
+
+__attribute__((target("avx2"))) Core core_avx2(const char* p) {
+    return Core{range_mask_avx2(p, 'A', 'Z', false), equal_mask_avx2(p, '.'), equal_mask_avx2(p, ' '),
+                equal_mask_avx2(p, '-'), equal_mask_avx2(p, '+')};
+}
+
+__attribute__((target("avx2"))) HexWord hexword_avx2(const char* p) {
+    const std::uint64_t digit = range_mask_avx2(p, '0', '9', false);
+    return HexWord{digit | range_mask_avx2(p, 'a', 'f', true),
+                   digit | range_mask_avx2(p, 'a', 'z', true) | equal_mask_avx2(p, '_')};
+}
+#endif
+
+struct Classifier {
+    Quick (*quick)(const char*);
+    Core (*core)(const char*);
+    HexWord (*hexword)(const char*);
+};
+
+std::atomic<SimdLevel> forced_level{SimdLevel::best};
+
+SimdLevel resolve_level(SimdLevel requested) {
+#ifdef AIRLOCK_INSPECT_X86
+    if (requested == SimdLevel::best) {
+        return __builtin_cpu_supports("avx2") ? SimdLevel::avx2 : SimdLevel::sse2;
+    }
+    if (requested == SimdLevel::avx2 && !__builtin_cpu_supports("avx2")) return SimdLevel::sse2;
+    return requested;
+#else
+    (void)requested;
+    return SimdLevel::scalar;
+#endif
+}
+
+Classifier classifier(SimdLevel level) {
+    switch (level) {
+#ifdef AIRLOCK_INSPECT_X86
+        case SimdLevel::avx2: return {quick_avx2, core_avx2, hexword_avx2};
+        case SimdLevel::sse2: return {quick_sse2, core_sse2, hexword_sse2};
+#endif
+        default: return {quick_scalar, core_scalar, hexword_scalar};
+    }
+}
+
+// Bits of `cur` moved k bytes later, filled from the previous block: bit i
+// of the result says whether byte i-k had the property.
+inline std::uint64_t earlier(std::uint64_t cur, std::uint64_t prev, unsigned k) {
+    return (cur << k) | (prev >> (64 - k));
+}
+
+bool is_region_char(char c) {
+    return is_digit(c) || c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '+';
+}
+
+bool is_v6_char(char c) { return is_hex(c) || c == ':' || c == '.'; }
+
+// Between two digit groups of one number: an optional ')', one of " .-"
+// at most, an optional '(' — "-", " ", ") ", " (", ")". Anything else ends
+// the number.
+bool valid_separator(std::string_view s) {
+    if (s.empty() || s.size() > 3) return false;
+    std::size_t i = 0;
+    if (s[i] == ')') ++i;
+    if (i < s.size() && (s[i] == ' ' || s[i] == '.' || s[i] == '-')) ++i;
+    if (i < s.size() && s[i] == '(') ++i;
+    return i == s.size();
+}
+
+bool one_of(std::string_view s, std::initializer_list<std::string_view> list) {
+    return std::find(list.begin(), list.end(), s) != list.end();
+}
+
+}  // namespace
+
+// One scan call's state: the data, the groups of the current region and the
+// sink. Kept out of the header so the engine stays a plain immutable object.
+class FastPathScan {
+public:
+    FastPathScan(const FastPath& engine, std::string_view data, bool complete, std::size_t& min_start,
+                FastPathSink& sink)
+        : e_(engine), d_(data), n_(data.size()), complete_(complete), min_start_(min_start), sink_(sink) {}
+
+    enum class Status { done, defer, stop };
+    struct Outcome {
+        Status status = Status::done;
+        std::size_t next = 0;  // first position still to look at
+    };
+
+    std::size_t run(std::size_t from);
+
+private:
+    struct Group {
+        std::size_t start;
+        std::size_t end;
+    };
+    struct Match {
+        const Detector* detector = nullptr;
+        std::size_t start = 0;
+        std::size_t end = 0;
+        std::size_t last_group = 0;
+        float confidence = 0;
+    };
+
+    Outcome digits_at(std::size_t t);
+    Outcome email_at(std::size_t at);
+    Outcome alpha_at(std::size_t t, bool spaced);
+    Outcome ipv6_at(std::size_t t);
+    std::optional<Match> shape_at(std::size_t i, std::size_t chain_end);
+    std::optional<Match> ipv4_at(std::size_t i, std::size_t chain_end, bool& skip);
+    Status try_iban(std::size_t s, std::size_t& end);
+    Status try_nino(std::size_t s, std::size_t& end);
+    bool emit(const Detector* detector, std::size_t start, std::size_t end, float confidence);
+
+    bool left_ok(std::size_t ms) const {
+        if (ms == 0) return true;
+        const char c = d_[ms - 1];
+        if (is_word(c)) return false;
+        // "x-536-22-8451", "1.2.3.4.5": a dash or dot joins this to more of
+        // the same token. (A comma does not: in CSV it separates fields.)
+        return !((c == '-' || c == '.') && ms >= 2 && is_alnum(d_[ms - 2]));
+    }
+    bool right_ok(std::size_t me) const {
+        if (me >= n_) return true;
+        const char c = d_[me];
+        if (is_word(c)) return false;
+        return !((c == '-' || c == '.') && me + 1 < n_ && is_alnum(d_[me + 1]));
+    }
+    bool context(const Detector* detector, std::size_t ms) const {
+        const std::size_t from = ms > detector->context_window ? ms - detector->context_window : 0;
+        return contains_any_word(d_.substr(from, ms - from), detector->context_words);
+    }
+    float boosted(const Detector* detector, std::size_t ms, float confidence) const {
+        return context(detector, ms) ? std::min(0.99F, confidence + 0.1F) : confidence;
+    }
+
+    std::size_t len(std::size_t k) const { return groups_[k].end - groups_[k].start; }
+    std::string_view sep(std::size_t k) const {  // between group k and k+1
+        return d_.substr(groups_[k].end, groups_[k + 1].start - groups_[k].end);
+    }
+    char before(std::size_t k) const { return groups_[k].start > 0 ? d_[groups_[k].start - 1] : '\0'; }
+    bool same_separators(std::size_t i, std::size_t j, std::initializer_list<std::string_view> allowed) const {
+        for (std::size_t k = i; k < j; ++k) {
+            if (sep(k) != sep(i) || !one_of(sep(k), allowed)) return false;
+        }
+        return true;
+    }
+    // Digits of groups i..j; empty when there are more than fit.
+    std::string_view digits(std::size_t i, std::size_t j) {
+        std::size_t count = 0;
+        for (std::size_t k = i; k <= j; ++k) {
+            if (count + len(k) > digit_buffer_.size()) return {};
+            std::memcpy(digit_buffer_.data() + count, d_.data() + groups_[k].start, len(k));
+            count += len(k);
+        }
+        return {digit_buffer_.data(), count};
+    }
+
+    const FastPath& e_;
+    std::string_view d_;
+    std::size_t n_;
+    bool complete_;
+    std::size_t& min_start_;
+    FastPathSink& sink_;
+    bool stopped_ = false;
+    std::array<Group, 128> groups_{};
+    std::size_t group_count_ = 0;
+    std::array<char, 40> digit_buffer_{};
+};
+
+bool FastPathScan::emit(const Detector* detector, std::size_t start, std::size_t end, float confidence) {
+    if (start < min_start_) return false;
+    min_start_ = end;
+    if (!sink_.on_fast_match(FastMatch{detector, start, end, confidence})) stopped_ = true;
+    return true;
+}
+
+// The masks of one block, computed as far as the block needs them.
+struct BlockMasks {
+    Quick quick;
+    Core core;
+    HexWord hexword;
+    bool has_core = false;
+    bool has_hexword = false;
+};
+
+std::size_t FastPathScan::run(std::size_t from) {
+    const Classifier classify = classifier(resolve_level(forced_level.load(std::memory_order_relaxed)));
+    const bool want_digits = e_.card_ || e_.ssn_ || e_.itin_ || e_.sin_ || e_.aadhaar_ || e_.phone_ || e_.ipv4_;
+    const bool want_alpha = e_.iban_ || e_.nino_;
+    const bool want_v6 = e_.ipv6_ != nullptr;
+    const bool want_email = e_.email_ != nullptr;
+    const bool want_numbers = want_digits || want_alpha;
+
+    // The block before the current one, for shapes that straddle the
+    // boundary. At `from` it is the real bytes before it (up to 8 matter).
+    BlockMasks previous;
+    const char* previous_bytes = nullptr;
+    alignas(64) char prefix[block] = {};
+    {
+        const std::size_t have = std::min<std::size_t>(from, 8);
+        std::memcpy(prefix + block - have, d_.data() + from - have, have);
+        previous_bytes = prefix;
+        previous.quick = classify.quick(prefix);
+    }
+    // Lazily completes a block's masks (the previous block may have been
+    // looked at only by the quick test).
+    auto need_core = [&](BlockMasks& m, const char* bytes) {
+        if (!m.has_core) {
+            m.core = classify.core(bytes);
+            m.has_core = true;
+        }
+    };
+    auto need_hexword = [&](BlockMasks& m, const char* bytes) {
+        if (!m.has_hexword) {
+            m.hexword = classify.hexword(bytes);
+            m.has_hexword = true;
+        }
+    };
+
+    std::size_t skip_until = from;
+    alignas(64) char tail[block];
+    for (std::size_t pos = from; pos < n_; pos += block) {
+        const std::size_t available = n_ - pos;
+        const char* p = d_.data() + pos;
+        if (available < block) {
+            std::memset(tail, 0, block);
+            std::memcpy(tail, p, available);
+            p = tail;
+        }
+        BlockMasks m;
+        m.quick = classify.quick(p);
+        const std::uint64_t D = m.quick.digit;
+        const std::uint64_t C = m.quick.colon;
+        std::uint64_t digit_triggers = 0;
+        std::uint64_t alpha_triggers = 0;
+        std::uint64_t spaced_alpha = 0;
+        std::uint64_t v6_triggers = 0;
+        const std::uint64_t email_triggers = want_email ? m.quick.at : 0;
+        const auto e = [](std::uint64_t cur, std::uint64_t prev, unsigned k) { return earlier(cur, prev, k); };
+        const std::uint64_t pD = previous.quick.digit;
+        if (want_numbers && D != 0) {
+            need_core(m, p);
+            need_core(previous, previous_bytes);
+            const Core& c = m.core;
+            const Core& pc = previous.core;
+            const std::uint64_t two_digits = D & e(D, pD, 1);
+            if (want_digits) {
+                const std::uint64_t three = two_digits & e(D, pD, 2);
+                const std::uint64_t run4 = three & e(D, pD, 3);
+                // 046 454 286: the only shape without a four-digit run.
+                const std::uint64_t three_three =
+                    three & e(c.space | c.dash, pc.space | pc.dash, 3) & e(D, pD, 4) & e(D, pD, 5) & e(D, pD, 6);
+                // +33 1 23 45 67 89: E.164 written in pairs.
+                const std::uint64_t plus_digit = D & e(c.plus, pc.plus, 1);
+                // Two "d.d" within an octet of each other: a dotted quad, not a decimal.
+                const std::uint64_t dotted = D & e(c.dot, pc.dot, 1) & e(D, pD, 2);
+                const std::uint64_t previous_dotted = pD & (pc.dot << 1) & (pD << 2);  // within the previous block
+                const std::uint64_t dotted_twice =
+                    dotted & (e(dotted, previous_dotted, 2) | e(dotted, previous_dotted, 3) | e(dotted, previous_dotted, 4));
+                digit_triggers = run4 | three_three | plus_digit | dotted_twice;
+            }
+            if (want_alpha) {
+                alpha_triggers = two_digits & e(c.upper, pc.upper, 2) & e(c.upper, pc.upper, 3);
+                if (e_.nino_) {
+                    spaced_alpha =
+                        two_digits & e(c.space, pc.space, 2) & e(c.upper, pc.upper, 3) & e(c.upper, pc.upper, 4);
+                }
+            }
+        }
+        if (want_v6 && C != 0) {
+            need_hexword(m, p);
+            need_hexword(previous, previous_bytes);
+            const std::uint64_t H = m.hexword.hex;
+            const std::uint64_t pH = previous.hexword.hex;
+            const std::uint64_t pC = previous.quick.colon;
+            // A token edge (not a word byte, or a colon) k bytes back.
+            const std::uint64_t edge = ~m.hexword.word | C;
+            const std::uint64_t pedge = ~previous.hexword.word | pC;
+            const std::uint64_t h2 = e(H, pH, 2);
+            const std::uint64_t h23 = h2 & e(H, pH, 3);
+            const std::uint64_t h234 = h23 & e(H, pH, 4);
+            const std::uint64_t h2345 = h234 & e(H, pH, 5);
+            // "::" after at most four hex digits that start a token: fe80::, db8::, ::1 (not std::).
+            const std::uint64_t clean_before = e(edge, pedge, 2) | (h2 & e(edge, pedge, 3)) |
+                                               (h23 & e(edge, pedge, 4)) | (h234 & e(edge, pedge, 5)) |
+                                               (h2345 & e(edge, pedge, 6));
+            const std::uint64_t double_colon = C & e(C, pC, 1) & clean_before;
+            // "hhhh:" as a whole group: 2001:0db8:...
+            const std::uint64_t full_group = C & e(H, pH, 1) & h234 & e(edge, pedge, 5);
+            v6_triggers = double_colon | full_group;
+        }
+        std::uint64_t triggers = digit_triggers | alpha_triggers | spaced_alpha | v6_triggers | email_triggers;
+        if (available < block) triggers &= (std::uint64_t{1} << available) - 1;
+
+        while (triggers != 0) {
+            const unsigned bit = static_cast<unsigned>(__builtin_ctzll(triggers));
+            triggers &= triggers - 1;
+            const std::size_t t = pos + bit;
+            if (t < skip_until) continue;
+            const std::uint64_t mask = std::uint64_t{1} << bit;
+            Outcome outcome{Status::done, t + 1};
+            if (email_triggers & mask) outcome = email_at(t);
+            if (outcome.status == Status::done && outcome.next == t + 1 && ((alpha_triggers | spaced_alpha) & mask)) {
+                outcome = alpha_at(t, (spaced_alpha & mask) != 0);
+            }
+            if (outcome.status == Status::done && outcome.next == t + 1 && (digit_triggers & mask)) {
+                outcome = digits_at(t);
+            }
+            if (outcome.status == Status::done && outcome.next == t + 1 && (v6_triggers & mask)) {
+                outcome = ipv6_at(t);
+            }
+            if (outcome.status == Status::defer) return t;
+            if (stopped_ || outcome.status == Status::stop) return n_;
+            skip_until = std::max(skip_until, outcome.next);
+        }
+        previous = m;
+        previous_bytes = d_.data() + pos;  // the real bytes: a tail block is the last one anyway
+    }
+    return n_;
+}
+
+// --- Email ---------------------------------------------------------------------------
+
+FastPathScan::Outcome FastPathScan::email_at(std::size_t at) {
+    if (at + 260 > n_ && !complete_) return {Status::defer, at};
+    if (at == 0 || at + 2 > n_) return {Status::done, at + 1};
+    const auto located = e_.email_->locate(d_, HeadMatch{at + 2, at - 1});
+    if (!located || !emit(e_.email_, located->start, located->end, e_.email_->confidence)) {
+        return {Status::done, at + 1};
+    }
+    return {stopped_ ? Status::stop : Status::done, located->end};
+}
+
+// --- Digit regions -----------------------------------------------------------------
+
+FastPathScan::Outcome FastPathScan::digits_at(std::size_t t) {
+    const std::size_t floor = std::max(min_start_, t > 64 ? t - 64 : 0);
+    std::size_t rs = t;
+    while (rs > floor && is_region_char(d_[rs - 1])) --rs;
+    const std::size_t ceiling = std::min(n_, t + 128);
+    std::size_t re = t + 1;
+    while (re < ceiling && is_region_char(d_[re])) ++re;
+    if (re + 1 >= n_ && !complete_) return {Status::defer, t};
+
+    // Most regions are years, times, counters: too few digits for any shape
+    // (9 for the shortest ID, 8 after a '+', 4 in a dotted quad).
+    std::size_t digit_count = 0;
+    std::size_t dots = 0;
+    bool plus = false;
+    for (std::size_t i = rs; i < re; ++i) {
+        digit_count += is_digit(d_[i]);
+        dots += d_[i] == '.';
+        plus = plus || d_[i] == '+';
+    }
+    if (digit_count < 9 && !(plus && digit_count >= 8) && !(dots >= 3 && digit_count >= 4)) {
+        return {Status::done, std::max(re, t + 1)};
+    }
+
+    group_count_ = 0;
+    for (std::size_t i = rs; i < re && group_count_ < groups_.size();) {
+        if (!is_digit(d_[i])) {
+            ++i;
+            continue;
+        }
+        const std::size_t start = i;
+        while (i < re && is_digit(d_[i])) ++i;
+        groups_[group_count_++] = Group{start, i};
+    }
+    std::size_t i = 0;
+    while (i < group_count_ && !stopped_) {
+        std::size_t chain_end = i;
+        while (chain_end + 1 < group_count_ && valid_separator(sep(chain_end))) ++chain_end;
+        std::size_t k = i;
+        while (k <= chain_end && !stopped_) {
+            if (groups_[k].start < min_start_) {
+                ++k;
+                continue;
+            }
+            const auto match = shape_at(k, chain_end);
+            if (match && emit(match->detector, match->start, match->end, match->confidence)) {
+                k = match->last_group + 1;
+            } else {
+                ++k;
+            }
+        }
+        i = chain_end + 1;
+    }
+    return {stopped_ ? Status::stop : Status::done, std::max(re, t + 1)};
+}
+
+std::optional<FastPathScan::Match> FastPathScan::shape_at(std::size_t i, std::size_t c) {
+    const std::size_t gs = groups_[i].start;
+
+    // E.164: '+' then 8-15 digits, possibly grouped.
+    if (e_.phone_ && before(i) == '+' && left_ok(gs - 1)) {
+        for (std::size_t j = std::min(c, i + 5) + 1; j-- > i;) {
+            const std::string_view d = digits(i, j);
+            if (d.size() < 8 || d.size() > 15 || !right_ok(groups_[j].end)) continue;
+            if (e164_valid(d)) return Match{e_.phone_, gs - 1, groups_[j].end, j, boosted(e_.phone_, gs - 1, 0.85F)};
+        }
+    }
+
+    // Payment cards: 4-4-4-4(-3), 4-6-5 (Amex), 4-6-4 (Diners), or 13-19 digits.
+    if (e_.card_ && len(i) == 4 && left_ok(gs)) {
+        for (std::size_t count : {5u, 4u, 3u}) {
+            const std::size_t j = i + count - 1;
+            if (j > c || !same_separators(i, j, {" ", "-"}) || !right_ok(groups_[j].end)) continue;
+            bool shape = false;
+            if (count == 3) {
+                shape = len(i + 1) == 6 && (len(i + 2) == 5 || len(i + 2) == 4);
+            } else {
+                shape = true;
+                for (std::size_t k = i + 1; k < j; ++k) shape = shape && len(k) == 4;
+                const std::size_t last = len(j);
+                shape = shape && last >= 1 && last <= (count == 4 ? 4u : 3u);
+            }
+            if (!shape) continue;
+            const std::string_view d = digits(i, j);
+            if (d.size() >= 13 && card_number_valid(d)) {
+                return Match{e_.card_, gs, groups_[j].end, j, boosted(e_.card_, gs, 0.9F)};
+            }
+        }
+    }
+    if (e_.card_ && len(i) >= 13 && len(i) <= 19 && left_ok(gs) && right_ok(groups_[i].end) &&
+        card_number_valid(digits(i, i))) {
+        return Match{e_.card_, gs, groups_[i].end, i, boosted(e_.card_, gs, 0.85F)};
+    }
+
+    // NANP: (415) 555-2671, 415-555-2671, 415.555.2671, 1-800-555-0199.
+    if (e_.phone_) {
+        std::size_t k = i;
+        bool country = false;
+        if (len(i) == 1 && d_[gs] == '1' && i < c && one_of(sep(i), {" ", "-", ".", " ("})) {
+            k = i + 1;
+            country = true;
+        }
+        if (k + 2 <= c && len(k) == 3 && len(k + 1) == 3 && len(k + 2) == 4) {
+            const std::string_view s1 = sep(k);
+            const std::string_view s2 = sep(k + 1);
+            const bool paren = before(k) == '(';
+            const bool ok1 = paren ? one_of(s1, {")", ") ", ")-"}) : one_of(s1, {"-", ".", " "});
+            const bool ok2 = one_of(s2, {"-", ".", " "});
+            const bool mixed = !paren && s1 != s2 && (s1 == "." || s2 == ".");
+            const std::size_t ms = country ? gs : (paren ? groups_[k].start - 1 : groups_[k].start);
+            if (ok1 && ok2 && !mixed && left_ok(ms) && right_ok(groups_[k + 2].end) &&
+                nanp_valid(digits(k, k + 2))) {
+                return Match{e_.phone_, ms, groups_[k + 2].end, k + 2, boosted(e_.phone_, ms, 0.8F)};
+            }
+        }
+        if ((len(i) == 10 || (len(i) == 11 && d_[gs] == '1')) && left_ok(gs) && right_ok(groups_[i].end) &&
+            context(e_.phone_, gs)) {
+            const std::string_view d = digits(i, i);
+            if (nanp_valid(d.substr(d.size() - 10))) return Match{e_.phone_, gs, groups_[i].end, i, 0.8F};
+        }
+    }
+
+    // SSN / ITIN: 3-2-4.
+    if ((e_.ssn_ || e_.itin_) && i + 2 <= c && len(i) == 3 && len(i + 1) == 2 && len(i + 2) == 4 &&
+        same_separators(i, i + 2, {"-", " "}) && left_ok(gs) && right_ok(groups_[i + 2].end)) {
+        const std::string_view d = digits(i, i + 2);
+        const float base = sep(i) == "-" ? 0.85F : 0.7F;
+        if (e_.ssn_ && us_ssn_valid(d)) return Match{e_.ssn_, gs, groups_[i + 2].end, i + 2, boosted(e_.ssn_, gs, base)};
+        if (e_.itin_ && us_itin_valid(d)) {
+            return Match{e_.itin_, gs, groups_[i + 2].end, i + 2, boosted(e_.itin_, gs, base)};
+        }
+    }
+
+    // Canadian SIN: 3-3-3.
+    if (e_.sin_ && i + 2 <= c && len(i) == 3 && len(i + 1) == 3 && len(i + 2) == 3 &&
+        same_separators(i, i + 2, {" ", "-"}) && left_ok(gs) && right_ok(groups_[i + 2].end) &&
+        e_.sin_->validate(digits(i, i + 2))) {
+        return Match{e_.sin_, gs, groups_[i + 2].end, i + 2, boosted(e_.sin_, gs, 0.8F)};
+    }
+
+    // Aadhaar: 4-4-4, not the start or middle of a longer 4-4-4-... number.
+    if (e_.aadhaar_ && i + 2 <= c && len(i) == 4 && len(i + 1) == 4 && len(i + 2) == 4 &&
+        same_separators(i, i + 2, {" ", "-"}) && left_ok(gs) && right_ok(groups_[i + 2].end)) {
+        const bool continues = i + 2 < c && sep(i + 2) == sep(i) && len(i + 3) == 4;
+        const bool continued = i > 0 && groups_[i - 1].end <= gs && sep(i - 1) == sep(i) && len(i - 1) == 4;
+        if (!continues && !continued && aadhaar_valid(digits(i, i + 2))) {
+            return Match{e_.aadhaar_, gs, groups_[i + 2].end, i + 2, boosted(e_.aadhaar_, gs, 0.85F)};
+        }
+    }
+
+    bool skip = false;
+    if (auto ip = ipv4_at(i, c, skip)) return ip;
+    if (skip) return std::nullopt;
+
+    // Bare digit runs name what they are only through nearby words.
+    if (len(i) == 9 && left_ok(gs) && right_ok(groups_[i].end)) {
+        const std::string_view d = digits(i, i);
+        if (e_.ssn_ && us_ssn_valid(d) && context(e_.ssn_, gs)) return Match{e_.ssn_, gs, groups_[i].end, i, 0.9F};
+        if (e_.itin_ && us_itin_valid(d) && context(e_.itin_, gs)) return Match{e_.itin_, gs, groups_[i].end, i, 0.9F};
+        if (e_.sin_ && e_.sin_->validate(d) && context(e_.sin_, gs)) return Match{e_.sin_, gs, groups_[i].end, i, 0.85F};
+    }
+    if (e_.aadhaar_ && len(i) == 12 && left_ok(gs) && right_ok(groups_[i].end) && aadhaar_valid(digits(i, i)) &&
+        context(e_.aadhaar_, gs)) {
+        return Match{e_.aadhaar_, gs, groups_[i].end, i, 0.9F};
+    }
+    return std::nullopt;
+}
+
+std::optional<FastPathScan::Match> FastPathScan::ipv4_at(std::size_t i, std::size_t c, bool& skip) {
+    if (!e_.ipv4_ || i + 3 > c) return std::nullopt;
+    for (std::size_t k = i; k < i + 4; ++k) {
+        if (len(k) > 3) return std::nullopt;
+    }
+    if (!same_separators(i, i + 3, {"."})) return std::nullopt;
+    const std::size_t ms = groups_[i].start;
+    const std::size_t me = groups_[i + 3].end;
+    if (!left_ok(ms) || !right_ok(me)) return std::nullopt;
+    const std::string_view text = d_.substr(ms, me - ms);
+    if (!ipv4_valid(text)) return std::nullopt;
+    // Version numbers: "version 1.2.3.4", "==1.2.3.4", "pkg@1.2.3.4".
+    const std::size_t window_start = ms > 24 ? ms - 24 : 0;
+    const std::string_view window = d_.substr(window_start, ms - window_start);
+    static constexpr std::string_view version_words[] = {"version", "ver",      "release", "build",
+                                                         "rev",     "revision", "firmware", "v"};
+    if (contains_any_word(window, version_words)) {
+        skip = true;
+        return std::nullopt;
+    }
+    // Version pins: pkg@1.2.3.4, ^1.2.3.4, ~1.2.3.4, ==1.2.3.4, >=1.2.3.4 (a lone '=' is host=8.8.8.8).
+    const char before_ip = ms > 0 ? d_[ms - 1] : '\0';
+    const char two_before = ms > 1 ? d_[ms - 2] : '\0';
+    const bool pin_operator = before_ip == '=' && (two_before == '=' || two_before == '<' || two_before == '>' ||
+                                                   two_before == '~' || two_before == '!');
+    if (before_ip == '@' || before_ip == '^' || before_ip == '~' || before_ip == '>' || before_ip == '<' ||
+        pin_operator) {
+        skip = true;
+        return std::nullopt;
+    }
+    // Section numbers: "[23.2.1.2]", "(26.5.1.3)", "clause 21.1.3.1".
+    const bool enclosed = ms > 0 && me < n_ &&
+                          ((d_[ms - 1] == '[' && d_[me] == ']') || (d_[ms - 1] == '(' && d_[me] == ')'));
+    // Section-like: 11..40, then 1..40, 1..40, 1..20 ("20.11.5.2", "23.2.1.2");
+    // a random address has that shape about once in 30,000, and 8.8.8.8 or
+    // 10.1.2.3 do not.
+    bool small_parts = true;  // every part 1..99
+    bool section_like = true;
+    for (std::size_t k = i; k < i + 4; ++k) {
+        const bool nonzero_short = len(k) <= 2 && d_[groups_[k].start] != '0';
+        small_parts = small_parts && nonzero_short;
+        const int value = nonzero_short ? std::stoi(std::string(d_.substr(groups_[k].start, len(k)))) : 999;
+        const int low = k == i ? 11 : 1;
+        section_like = section_like && value >= low && value <= (k == i + 3 ? 20 : 40);
+    }
+    if ((enclosed && small_parts) || section_like) {
+        skip = true;
+        return std::nullopt;
+    }
+    static constexpr std::string_view section_words[] = {"section", "sections", "clause", "clauses",
+                                                         "chapter", "rfc",      "iso"};
+    if (contains_any_word(window, section_words)) {
+        skip = true;
+        return std::nullopt;
+    }
+    if (ms >= 2 && static_cast<unsigned char>(d_[ms - 2]) == 0xC2 && static_cast<unsigned char>(d_[ms - 1]) == 0xA7) {
+        skip = true;  // "§22.2.1.4" (UTF-8 section sign)
+        return std::nullopt;
+    }
+    // Addresses that identify no one.
+    if (text == "0.0.0.0" || text == "255.255.255.255" || text.starts_with("127.")) {
+        skip = true;
+        return std::nullopt;
+    }
+    const bool is_private = text.starts_with("10.") || text.starts_with("192.168.") || text.starts_with("169.254.") ||
+                            (text.starts_with("172.") && [&] {
+                                const std::string_view second = text.substr(4, text.find('.', 4) - 4);
+                                return second.size() == 2 && second >= "16" && second <= "31";
+                            }());
+    return Match{e_.ipv4_, ms, me, i + 3, boosted(e_.ipv4_, ms, is_private ? 0.6F : 0.8F)};
+}
+
+// --- Capitals then digits: IBAN, UK NINO -------------------------------------------------
+
+FastPathScan::Outcome FastPathScan::alpha_at(std::size_t t, bool spaced) {
+    const std::size_t s = spaced ? t - 4 : t - 3;
+    if (s + 44 > n_ && !complete_) return {Status::defer, t};
+    if (s < min_start_ || (s > 0 && is_alnum(d_[s - 1]))) return {Status::done, t + 1};
+    std::size_t end = 0;
+    if (!spaced && e_.iban_ && try_iban(s, end) == Status::done && end != 0) {
+        return {stopped_ ? Status::stop : Status::done, end};
+    }
+    if (e_.nino_ && try_nino(s, end) == Status::done && end != 0) return {stopped_ ? Status::stop : Status::done, end};
+    return {Status::done, t + 1};
+}
+
+FastPathScan::Status FastPathScan::try_iban(std::size_t s, std::size_t& end) {
+    end = 0;
+    const auto expected = iban_length(d_.substr(s, 2));
+    if (!expected) return Status::done;
+    std::array<char, 34> compact{};
+    std::size_t count = 0;
+    std::size_t pos = s;
+    while (count < *expected) {
+        if (pos >= n_) return Status::done;
+        const char c = d_[pos];
+        if (is_upper(c) || is_digit(c)) {
+            compact[count++] = c;
+            ++pos;
+        } else if (c == ' ' && count >= 4 && count % 4 == 0 && pos + 1 < n_ &&
+                   (is_upper(d_[pos + 1]) || is_digit(d_[pos + 1]))) {
+            ++pos;
+        } else {
+            return Status::done;
+        }
+    }
+    if (pos < n_ && is_alnum(d_[pos])) return Status::done;
+    if (!iban_valid(std::string_view(compact.data(), count))) return Status::done;
+    if (emit(e_.iban_, s, pos, boosted(e_.iban_, s, 0.95F))) end = pos;
+    return Status::done;
+}
+
+FastPathScan::Status FastPathScan::try_nino(std::size_t s, std::size_t& end) {
+    end = 0;
+    std::array<char, 9> compact{};
+    compact[0] = d_[s];
+    compact[1] = d_[s + 1];
+    std::size_t pos = s + 2;
+    if (pos < n_ && d_[pos] == ' ') ++pos;
+    // Six digits, contiguous or as three space-separated pairs.
+    std::size_t count = 2;
+    const bool pairs = pos + 2 < n_ && d_[pos + 2] == ' ';
+    for (int pair = 0; pair < 3; ++pair) {
+        for (int k = 0; k < 2; ++k) {
+            if (pos >= n_ || !is_digit(d_[pos])) return Status::done;
+            compact[count++] = d_[pos++];
+        }
+        if (pairs && pair < 2) {
+            if (pos >= n_ || d_[pos] != ' ') return Status::done;
+            ++pos;
+        }
+    }
+    if (pos < n_ && d_[pos] == ' ') ++pos;
+    if (pos >= n_) return Status::done;
+    compact[count++] = d_[pos++];
+    if (pos < n_ && is_alnum(d_[pos])) return Status::done;
+    if (!uk_nino_valid(std::string_view(compact.data(), count))) return Status::done;
+    if (emit(e_.nino_, s, pos, boosted(e_.nino_, s, 0.85F))) end = pos;
+    return Status::done;
+}
+
+// --- IPv6 ------------------------------------------------------------------------------
+
+FastPathScan::Outcome FastPathScan::ipv6_at(std::size_t t) {
+    const std::size_t floor = std::max(min_start_, t > 45 ? t - 45 : 0);
+    std::size_t rs = t;
+    while (rs > floor && is_v6_char(d_[rs - 1])) --rs;
+    std::size_t re = t;
+    const std::size_t ceiling = std::min(n_, t + 46);
+    while (re < ceiling && is_v6_char(d_[re])) ++re;
+    if (re == n_ && !complete_) return {Status::defer, t};
+    const Outcome skip{Status::done, std::max(re, t + 1)};
+    // Without "::" an address has exactly seven colons.
+    const std::string_view region = d_.substr(rs, re - rs);
+    if (region.find("::") == std::string_view::npos && std::count(region.begin(), region.end(), ':') < 7) return skip;
+    if ((rs > 0 && (is_word(d_[rs - 1]) || is_v6_char(d_[rs - 1]))) ||
+        (re < n_ && (is_word(d_[re]) || is_v6_char(d_[re])))) {
+        return skip;
+    }
+    std::size_t s = rs;
+    std::size_t e = re;
+    while (e > s && d_[e - 1] == '.') --e;  // sentence punctuation
+    if (e - s >= 2 && d_[e - 1] == ':' && d_[e - 2] != ':') --e;
+    if (e - s >= 2 && d_[s] == ':' && d_[s + 1] != ':') ++s;
+    const std::string_view text = d_.substr(s, e - s);
+    if (!ipv6_valid(text)) return skip;
+    std::size_t groups = 0;
+    bool has_digit = false;
+    bool has_hex_letter = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (is_hex(text[i]) && (i == 0 || text[i - 1] == ':')) ++groups;
+        has_digit = has_digit || is_digit(text[i]);
+        has_hex_letter = has_hex_letter || (is_hex(text[i]) && !is_digit(text[i]));
+    }
+    if (text.find('.') != std::string_view::npos) ++groups;  // a trailing dotted quad is two groups
+    const bool compressed = text.find("::") != std::string_view::npos;
+    // 1:2:3:4:5:6:7:8 is a list of numbers more often than an address;
+    // "d::" in C++ is a scope, not the unspecified address.
+    if (groups < 3 || !has_digit || !(compressed || has_hex_letter)) return skip;
+    emit(e_.ipv6_, s, e, boosted(e_.ipv6_, s, 0.8F));
+    return {stopped_ ? Status::stop : Status::done, std::max(re, t + 1)};
+}
+
+// --- Engine ------------------------------------------------------------------------------
+
+FastPath::FastPath(std::span<const Detector* const> enabled) {
+    for (const Detector* d : enabled) {
+        if (d->engine != Engine::simd) continue;
+        if (d->id == "pii.credit_card") card_ = d;
+        else if (d->id == "pii.us_ssn") ssn_ = d;
+        else if (d->id == "pii.us_itin") itin_ = d;
+        else if (d->id == "pii.ca_sin") sin_ = d;
+        else if (d->id == "pii.in_aadhaar") aadhaar_ = d;
+        else if (d->id == "pii.phone") phone_ = d;
+        else if (d->id == "pii.iban") iban_ = d;
+        else if (d->id == "pii.uk_nino") nino_ = d;
+        else if (d->id == "pii.ipv4") ipv4_ = d;
+        else if (d->id == "pii.ipv6") ipv6_ = d;
+        else if (d->id == "pii.email") email_ = d;
+    }
+}
+
+bool FastPath::active() const noexcept {
+    return card_ || ssn_ || itin_ || sin_ || aadhaar_ || phone_ || iban_ || nino_ || ipv4_ || ipv6_ || email_;
+}
+
+std::size_t FastPath::scan(std::string_view data, std::size_t from, bool complete, std::size_t& min_start,
+                                FastPathSink& sink) const {
+    if (!active() || from >= data.size()) return std::max(from, data.size());
+    FastPathScan scan(*this, data, complete, min_start, sink);
+    return scan.run(from);
+}
+
+#ifdef AIRLOCK_INSPECT_X86
+namespace {
+__attribute__((target("avx2"))) std::size_t count_byte_avx2(const char* data, std::size_t size, char byte) {
+    std::size_t count = 0;
+    std::size_t i = 0;
+    const __m256i needle = _mm256_set1_epi8(byte);
+    for (; i + 32 <= size; i += 32) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(data + i));
+        count += static_cast<std::size_t>(
+            __builtin_popcount(static_cast<unsigned>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, needle)))));
+    }
+    for (; i < size; ++i) count += data[i] == byte;
+    return count;
+}
+
+std::size_t count_byte_sse2(const char* data, std::size_t size, char byte) {
+    std::size_t count = 0;
+    std::size_t i = 0;
+    const __m128i needle = _mm_set1_epi8(byte);
+    for (; i + 16 <= size; i += 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i));
+        count += static_cast<std::size_t>(
+            __builtin_popcount(static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, needle)))));
+    }
+    for (; i < size; ++i) count += data[i] == byte;
+    return count;
+}
+}  // namespace
+#endif
+
+std::size_t count_byte(const char* data, std::size_t size, char byte) noexcept {
+#ifdef AIRLOCK_INSPECT_X86
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    return avx2 ? count_byte_avx2(data, size, byte) : count_byte_sse2(data, size, byte);
+#else
+    return static_cast<std::size_t>(std::count(data, data + size, byte));
+#endif
+}
+
+void FastPath::force_simd_level(SimdLevel level) noexcept { forced_level.store(level, std::memory_order_relaxed); }
+
+SimdLevel FastPath::simd_level() noexcept { return resolve_level(forced_level.load(std::memory_order_relaxed)); }
+
+}  // namespace airlock::inspect
