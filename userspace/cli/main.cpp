@@ -1,14 +1,23 @@
 // airlock: the command-line front end (run agents, approve, audit, policy tools).
+#include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cctype>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -16,6 +25,8 @@
 #include "audit/audit_log.hpp"
 #include "audit/format.hpp"
 #include "client/control_client.hpp"
+#include "inspect/detectors.hpp"
+#include "inspect/scanner.hpp"
 #include "launcher/launcher.hpp"
 #include "policy/builtin.hpp"
 #include "policy/network.hpp"
@@ -55,6 +66,11 @@ Policy:
   policy explain --policy NAME|FILE [--user USER] open PATH [--access read|write|create]...
   policy explain --policy NAME|FILE connect ADDR:PORT | unix:PATH
   policy explain --policy NAME|FILE exec PATH
+Inspection:
+  scan [--json|--sarif] [--types LIST] [--max-size BYTES] [PATH...|-]
+                       find PII and secrets in files, directories (recursive)
+                       or standard input; exits 1 if something was found,
+                       0 if clean, 2 on error
 
 Global: --socket PATH (default /run/airlock/airlock.sock)
 )";
@@ -435,6 +451,349 @@ int cmd_policy(const std::vector<std::string>& args) {
     return k_exit_ok;
 }
 
+// ---- scan -------------------------------------------------------------------------
+// Runs the inspector over files, directory trees or standard input, like a
+// secret scanner in CI: exit 1 when something was found, 0 when clean, 2 on
+// error. Only masked previews are printed, never the values themselves.
+
+constexpr std::size_t k_scan_chunk = std::size_t{1} << 20;             // bytes per read/feed
+constexpr std::uint64_t k_scan_default_max = std::uint64_t{100} << 20;  // --max-size default
+
+// "100", "64K", "10M", "1G" (binary multiples; an optional trailing B or iB).
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+    std::size_t i = 0;
+    std::uint64_t value = 0;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+        if (value > (UINT64_MAX - 9) / 10) return std::nullopt;
+        value = value * 10 + static_cast<std::uint64_t>(text[i] - '0');
+    }
+    if (i == 0) return std::nullopt;
+    std::string suffix(text.substr(i));
+    std::transform(suffix.begin(), suffix.end(), suffix.begin(), [](unsigned char c) { return std::toupper(c); });
+    if (suffix.ends_with("IB")) suffix.resize(suffix.size() - 2);
+    else if (suffix.size() > 1 && suffix.ends_with("B")) suffix.resize(suffix.size() - 1);
+    unsigned shift = 0;
+    if (suffix.empty() || suffix == "B") shift = 0;
+    else if (suffix == "K") shift = 10;
+    else if (suffix == "M") shift = 20;
+    else if (suffix == "G") shift = 30;
+    else if (suffix == "T") shift = 40;
+    else return std::nullopt;
+    if (shift != 0 && value > (UINT64_MAX >> shift)) return std::nullopt;
+    return value << shift;
+}
+
+struct ScanHit {
+    std::string path;
+    inspect::Finding finding;
+};
+
+struct ScanRun {
+    enum class Format { human, json, sarif } format = Format::human;
+    std::uint64_t max_size = k_scan_default_max;
+    inspect::Session* session = nullptr;
+    std::string buffer;  // one chunk, reused
+    std::vector<ScanHit> hits;  // kept for --json and --sarif only
+    std::uint64_t files = 0, bytes = 0, findings = 0, skipped = 0, errors = 0;
+
+    void note(const std::string& path, const std::string& what) {
+        std::cerr << "airlock: skipping " << path << ": " << what << "\n";
+        ++skipped;
+    }
+    void error(const std::string& path, const std::string& what) {
+        std::cerr << "airlock: cannot read " << path << ": " << what << "\n";
+        ++errors;
+    }
+
+    // Streams `fd` through the inspector in fixed chunks.
+    void scan_fd(int fd, const std::string& path) {
+        auto stream = session->open_stream(path);
+        if (!stream) {
+            error(path, stream.error().to_string());
+            return;
+        }
+        bool failed = false;
+        for (;;) {
+            ssize_t n = ::read(fd, buffer.data(), buffer.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                error(path, std::strerror(errno));
+                failed = true;
+                break;
+            }
+            if (n == 0) break;
+            if (auto fed = stream->feed(std::string_view(buffer.data(), static_cast<std::size_t>(n))); !fed) {
+                error(path, fed.error().to_string());
+                failed = true;
+                break;
+            }
+        }
+        auto result = stream->finish();
+        if (!result) {
+            if (!failed) error(path, result.error().to_string());
+            return;
+        }
+        if (!failed) ++files;
+        bytes += result->bytes_scanned;
+        if (result->truncated)
+            std::cerr << "airlock: " << path << ": stopped after " << result->findings.size()
+                      << " findings; more may exist\n";
+        for (auto& f : result->findings) {
+            ++findings;
+            if (format == Format::human) {
+                std::cout << path << ":" << f.line << ": " << f.type << " " << f.preview << " (" << std::fixed
+                          << std::setprecision(2) << f.confidence << (f.test_value ? ", test value" : "") << ")\n";
+            } else {
+                hits.push_back({path, std::move(f)});
+            }
+        }
+    }
+
+    static const char* special_kind(mode_t mode) {
+        return S_ISFIFO(mode)   ? "a FIFO"
+               : S_ISSOCK(mode) ? "a socket"
+               : S_ISCHR(mode)  ? "a character device"
+               : S_ISBLK(mode)  ? "a block device"
+                                : "not a regular file";
+    }
+
+    // A path named on the command line (symlinks followed) or met in a walk.
+    void scan_file(const std::string& path) {
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0) {
+            error(path, std::strerror(errno));
+            return;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            walk(path);
+            return;
+        }
+        if (!S_ISREG(st.st_mode)) {  // never opened: a FIFO would block, a device may have side effects
+            note(path, special_kind(st.st_mode));
+            return;
+        }
+        // O_NONBLOCK: if the file was swapped for a FIFO since stat(), open must not hang.
+        int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+            error(path, std::strerror(errno));
+            return;
+        }
+        if (::fstat(fd, &st) != 0) {
+            error(path, std::strerror(errno));
+            ::close(fd);
+            return;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            note(path, special_kind(st.st_mode));
+            ::close(fd);
+            return;
+        }
+        if (static_cast<std::uint64_t>(st.st_size) > max_size) {
+            note(path, "larger than --max-size (" + std::to_string(st.st_size) + " bytes)");
+            ::close(fd);
+            return;
+        }
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        scan_fd(fd, path);
+        ::close(fd);
+    }
+
+    // Recursive, in name order; symlinks to directories are not followed,
+    // symlinks to files are scanned.
+    void walk(const std::string& dir) {
+        namespace fs = std::filesystem;
+        std::error_code ec;
+        fs::directory_iterator it(dir, ec);
+        if (ec) {
+            error(dir, ec.message());
+            return;
+        }
+        std::vector<fs::directory_entry> entries;
+        for (const fs::directory_iterator end; it != end; it.increment(ec)) {
+            if (ec) break;
+            entries.push_back(*it);
+        }
+        if (ec) error(dir, ec.message());
+        std::sort(entries.begin(), entries.end(),
+                  [](const auto& a, const auto& b) { return a.path().filename() < b.path().filename(); });
+        for (const auto& entry : entries) {
+            const std::string path = entry.path().string();
+            auto type = entry.symlink_status(ec).type();
+            if (ec) {
+                error(path, ec.message());
+                continue;
+            }
+            if (type == fs::file_type::directory) {
+                walk(path);
+                continue;
+            }
+            if (type == fs::file_type::symlink) {
+                auto target = entry.status(ec).type();
+                if (ec || target == fs::file_type::not_found) {
+                    error(path, ec ? ec.message() : "dangling symbolic link");
+                    continue;
+                }
+                if (target == fs::file_type::directory) continue;  // not followed
+                type = target;
+            }
+            if (type == fs::file_type::regular) scan_file(path);
+            else
+                note(path, type == fs::file_type::fifo       ? "a FIFO"
+                           : type == fs::file_type::socket    ? "a socket"
+                           : type == fs::file_type::character ? "a character device"
+                           : type == fs::file_type::block     ? "a block device"
+                                                              : "not a regular file");
+        }
+    }
+};
+
+// SARIF wants URIs: relative paths stay relative (percent-encoded), absolute
+// ones become file:// URIs.
+std::string path_uri(const std::string& path) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out = path.starts_with("/") ? "file://" : "";
+    for (unsigned char c : path) {
+        if (std::isalnum(c) || std::strchr("-._~/", c) != nullptr) {
+            out.push_back(static_cast<char>(c));
+        } else {
+            out.push_back('%');
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
+        }
+    }
+    return out;
+}
+
+json sarif_report(const ScanRun& run, const inspect::Scanner& scanner) {
+    json rules = json::array();
+    std::map<std::string, std::size_t, std::less<>> rule_index;
+    for (std::string_view id : scanner.detector_ids()) {
+        const inspect::Detector* d = inspect::find_detector(id);
+        rule_index.emplace(std::string(id), rules.size());
+        json rule = {{"id", id},
+                     {"shortDescription", {{"text", std::string(id)}}},
+                     {"properties", {{"category", d ? inspect::to_string(d->category) : "unknown"}}}};
+        if (d != nullptr) rule["properties"]["severity"] = inspect::to_string(d->severity);
+        rules.push_back(std::move(rule));
+    }
+    json results = json::array();
+    for (const auto& hit : run.hits) {
+        const auto& f = hit.finding;
+        const char* level = f.severity >= inspect::Severity::high     ? "error"
+                            : f.severity == inspect::Severity::medium ? "warning"
+                                                                      : "note";
+        json result = {
+            {"ruleId", f.type},
+            {"level", level},
+            {"message", {{"text", std::string(f.type) + " found: " + f.preview}}},
+            {"locations",
+             json::array({{{"physicalLocation",
+                            {{"artifactLocation", {{"uri", path_uri(hit.path)}}},
+                             {"region", {{"startLine", f.line}, {"byteOffset", f.offset}, {"byteLength", f.length}}}}}}})},
+            {"properties", {{"confidence", f.confidence}, {"test_value", f.test_value}}}};
+        if (auto it = rule_index.find(f.type); it != rule_index.end()) result["ruleIndex"] = it->second;
+        results.push_back(std::move(result));
+    }
+    return {{"$schema", "https://json.schemastore.org/sarif-2.1.0.json"},
+            {"version", "2.1.0"},
+            {"runs", json::array({{{"tool", {{"driver", {{"name", "airlock"}, {"rules", std::move(rules)}}}}},
+                                   {"results", std::move(results)}}})}};
+}
+
+int cmd_scan(const std::vector<std::string>& args) {
+    const auto started = std::chrono::steady_clock::now();
+    po::options_description opts;
+    opts.add_options()("json", po::bool_switch())("sarif", po::bool_switch())("types", po::value<std::string>())(
+        "max-size", po::value<std::string>())("paths", po::value<std::vector<std::string>>());
+    po::positional_options_description pos;
+    pos.add("paths", -1);
+    auto vm = parse(args, opts, pos);
+    ScanRun run;
+    if (vm["json"].as<bool>() && vm["sarif"].as<bool>()) return usage_error("scan: --json or --sarif, not both");
+    if (vm["json"].as<bool>()) run.format = ScanRun::Format::json;
+    if (vm["sarif"].as<bool>()) run.format = ScanRun::Format::sarif;
+    if (vm.count("max-size")) {
+        auto size = parse_size(vm["max-size"].as<std::string>());
+        if (!size) return usage_error("scan: --max-size wants BYTES with an optional K, M or G suffix, got '" +
+                                      vm["max-size"].as<std::string>() + "'");
+        run.max_size = *size;
+    }
+    inspect::Options options;  // no cache_dir: the CLI compiles its databases
+    if (vm.count("types")) {
+        std::string list = vm["types"].as<std::string>();
+        std::size_t start = 0;
+        while (start <= list.size()) {
+            std::size_t comma = std::min(list.find(',', start), list.size());
+            std::string type = list.substr(start, comma - start);
+            type.erase(0, type.find_first_not_of(" \t"));
+            type.erase(type.find_last_not_of(" \t") + 1);
+            if (!type.empty()) options.types.push_back(type);
+            start = comma + 1;
+        }
+        if (options.types.empty()) return usage_error("scan: --types is empty");
+        for (const auto& type : options.types) {
+            const bool prefix = type.back() == '*';
+            const std::string_view wanted = std::string_view(type).substr(0, type.size() - (prefix ? 1 : 0));
+            const bool known = std::ranges::any_of(inspect::all_detectors(), [&](const inspect::Detector& d) {
+                return prefix ? d.id.starts_with(wanted) : d.id == wanted;
+            });
+            if (!known) return usage_error("scan: unknown detector type '" + type + "'");
+        }
+    }
+    auto scanner = inspect::Scanner::create(std::move(options));
+    if (!scanner) {
+        std::cerr << "airlock: " << scanner.error().to_string() << "\n";
+        return k_exit_usage;
+    }
+    auto session = scanner->new_session();
+    if (!session) {
+        std::cerr << "airlock: " << session.error().to_string() << "\n";
+        return k_exit_usage;
+    }
+    run.session = &*session;
+    run.buffer.resize(k_scan_chunk);
+    auto paths = vm.count("paths") ? vm["paths"].as<std::vector<std::string>>() : std::vector<std::string>{"-"};
+    for (const auto& path : paths) {
+        if (path == "-") run.scan_fd(STDIN_FILENO, "-");
+        else run.scan_file(path);
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const auto dump = [](const json& j) { return j.dump(2, ' ', false, json::error_handler_t::replace); };
+    if (run.format == ScanRun::Format::json) {
+        json findings = json::array();
+        for (const auto& hit : run.hits) {
+            const auto& f = hit.finding;
+            findings.push_back({{"type", f.type},
+                                {"path", hit.path},
+                                {"offset", f.offset},
+                                {"length", f.length},
+                                {"line", f.line},
+                                {"preview", f.preview},
+                                {"confidence", f.confidence},
+                                {"test_value", f.test_value}});
+        }
+        json out = {{"findings", std::move(findings)},
+                    {"stats",
+                     {{"files", run.files},
+                      {"bytes", run.bytes},
+                      {"findings", run.findings},
+                      {"skipped", run.skipped},
+                      {"errors", run.errors},
+                      {"seconds", seconds}}}};
+        std::cout << dump(out) << "\n";
+    } else if (run.format == ScanRun::Format::sarif) {
+        std::cout << dump(sarif_report(run, *scanner)) << "\n";
+    } else {
+        std::cout << run.findings << (run.findings == 1 ? " finding" : " findings") << " in " << run.files
+                  << (run.files == 1 ? " file" : " files") << " (" << run.bytes << " bytes, " << run.skipped
+                  << " skipped, " << run.errors << (run.errors == 1 ? " error" : " errors") << ") in " << std::fixed
+                  << std::setprecision(2) << seconds << "s\n";
+    }
+    std::cout.flush();
+    if (run.errors > 0) return k_exit_usage;
+    return run.findings > 0 ? k_exit_failed : k_exit_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -473,6 +832,7 @@ int main(int argc, char** argv) {
         if (command == "status") return cmd_status(socket_path, rest);
         if (command == "audit") return cmd_audit(rest);
         if (command == "policy") return cmd_policy(rest);
+        if (command == "scan") return cmd_scan(rest);
         if (command == "help") {
             std::cout << k_usage;
             return k_exit_ok;
