@@ -130,6 +130,17 @@ protected:
         for (int i = 1; i <= n; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
     }
 
+    // Rows 1..n committed to the journal as one batch, then a crash before
+    // the ingester copied any of them into SQLite.
+    void crash_with_batch_in_journal(int n) {
+        auto log = open_log();
+        log.hold_ingest_for_test();
+        ASSERT_TRUE(log.begin().has_value());
+        for (int i = 1; i <= n; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
+        ASSERT_TRUE(log.commit().has_value());
+        log.abandon_for_test();
+    }
+
     VerifyReport verify() {
         auto r = AuditLog::verify(path_);
         if (!r) {
@@ -1243,14 +1254,7 @@ TEST_F(AuditTest, TornTrailingRecordIsIgnoredWithANote) {
         SCOPED_TRACE(c.name);
         TearDown();
         SetUp();
-        {
-            auto log = open_log();
-            log.hold_ingest_for_test();  // the crash comes before any ingestion
-            ASSERT_TRUE(log.begin().has_value());
-            for (int i = 1; i <= 3; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
-            ASSERT_TRUE(log.commit().has_value());
-            log.abandon_for_test();
-        }
+        ASSERT_NO_FATAL_FAILURE(crash_with_batch_in_journal(3));
         std::string bytes = read_file(journal());
         const auto recs = parse_records(bytes);
         ASSERT_EQ(recs.size(), 3u);
@@ -1314,14 +1318,7 @@ TEST_F(AuditTest, CorruptedRecordFailsOpenNamingTheOffset) {
         SCOPED_TRACE(c.name);
         TearDown();
         SetUp();
-        {
-            auto log = open_log();
-            log.hold_ingest_for_test();  // the crash comes before any ingestion
-            ASSERT_TRUE(log.begin().has_value());
-            for (int i = 1; i <= 3; ++i) ASSERT_TRUE(log.append(make_event(i)).has_value());
-            ASSERT_TRUE(log.commit().has_value());
-            log.abandon_for_test();
-        }
+        ASSERT_NO_FATAL_FAILURE(crash_with_batch_in_journal(3));
         std::string bytes = read_file(journal());
         const auto recs = parse_records(bytes);
         ASSERT_EQ(recs.size(), 3u);
