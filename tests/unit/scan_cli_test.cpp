@@ -229,6 +229,10 @@ TEST_F(ScanCli, MissingOrUnreadableInputExitsTwoButScanningContinues) {
     EXPECT_EQ(report.at("stats").at("errors"), 1);
 
     EXPECT_EQ(scan(quote(missing) + " " + quote(clean_)).status, 2);
+    // Opens but fails to read, even as root (EIO: nothing is mapped at offset 0).
+    Outcome eio = scan("/proc/self/mem");
+    EXPECT_EQ(eio.status, 2) << eio.out << eio.err;
+    EXPECT_NE(eio.err.find("/proc/self/mem"), std::string::npos) << eio.err;
     if (::geteuid() != 0) {  // root reads mode-000 files
         const fs::path locked = dir_ / "locked.txt";
         write(locked, "nothing\n");
