@@ -297,7 +297,7 @@ TEST(PolicyErrors, SecondDocumentIsAnError) {
 TEST(PolicyErrors, UnknownTopLevelKey) {
     EXPECT_TRUE(
         single_error("version: 1\ndefault: ask\nrulez: []\n", 3, 1,
-                     "unknown key 'rulez' at top level; expected one of: version, default, ask, approvers, rules"));
+                     "unknown key 'rulez' at top level; expected one of: version, default, ask, inspection, approvers, rules"));
 }
 
 TEST(PolicyErrors, VersionAndDefaultAreRequiredAndChecked) {
@@ -511,7 +511,7 @@ rules:
     EXPECT_TRUE(has_error(errors, 3, 40, "on_timeout must be allow or deny"));
     EXPECT_TRUE(has_error(errors, 8, 12, "rule 'a': unknown errno name 'EACESS'"));
     EXPECT_TRUE(has_error(errors, 12, 5, "rule 'b': errno has no effect on an allow rule"));
-    EXPECT_TRUE(has_error(errors, 16, 5, "rule 'c': ask settings apply only to rules whose verdict is ask"));
+    EXPECT_TRUE(has_error(errors, 16, 5, "rule 'c': ask settings apply only to rules that can ask"));
     EXPECT_TRUE(has_error(errors, 20, 21, "rule 'd': timeout must be longer than 0"));
     EXPECT_TRUE(has_error(errors, 20, 37, "rule 'd': unknown on_timeout 'maybe'"));
     EXPECT_EQ(errors.size(), 7u) << dump(errors);
@@ -611,7 +611,7 @@ TEST(PolicyErrors, LoadFileUsesThePathInDiagnostics) {
     ASSERT_FALSE(result.has_value());
     EXPECT_EQ(result.error().at(0).to_string(), path +
                                                     ":3:1: unknown key 'bogus' at top level; expected one of: "
-                                                    "version, default, ask, approvers, rules");
+                                                    "version, default, ask, inspection, approvers, rules");
 }
 
 // ------------------------------------------------------------------ globs
@@ -1700,6 +1700,265 @@ TEST(LinkDecision, DefaultPolicy) {
     EXPECT_EQ(verdict(link_query(LinkKind::rename, "/home/alice/src", "/home/alice/src2", S_IFDIR)), Verdict::ask);
     // /etc is readable, not writable: no second name for it in /tmp.
     EXPECT_EQ(verdict(link_query(LinkKind::link, "/etc/passwd", "/tmp/p")), Verdict::ask);
+}
+
+// --- Data inspection -------------------------------------------------------------
+
+constexpr std::string_view inspect_policy = R"(version: 1
+default: deny
+inspection:
+  max_size: 4MiB
+  too_large: deny
+rules:
+  - name: customer-data
+    match: { action: open, path: ["/srv/**"] }
+    inspect: true
+    on_data:
+      - { classes: ["secret.*"], verdict: deny, errno: EPERM }
+      - { classes: ["pii.us_ssn", "pii.credit_card"], min_count: 2, verdict: ask }
+      - { classes: ["pii.*"], verdict: mask }
+    verdict: allow
+    errno: ENOENT
+  - name: big-ok
+    match: { action: open, path: ["/big/**"] }
+    inspect: true
+    too_large: allow
+    verdict: ask
+  - name: tools
+    match: { action: exec, path: ["/usr/bin/**"] }
+    inspect: true
+    on_data:
+      - { classes: ["secret.*"], verdict: ask }
+    verdict: allow
+  - name: exfiltration
+    match: { action: connect, session_read: { classes: ["pii.*"], min_count: 10 } }
+    verdict: ask
+  - name: net
+    match: { action: connect }
+    verdict: allow
+)";
+
+TEST(PolicyInspection, ParsesConditionsAndLimits) {
+    const Policy policy = must_parse(inspect_policy);
+    EXPECT_TRUE(policy.uses_inspection());
+    EXPECT_EQ(policy.inspection_limits().max_size, std::uint64_t{4} << 20);
+    EXPECT_EQ(policy.inspection_limits().too_large, Verdict::deny);
+    const Decision d = policy.decide(open_query("/srv/a.csv", access_read), home);
+    EXPECT_EQ(d.verdict, Verdict::allow);
+    ASSERT_TRUE(d.inspect);
+    ASSERT_EQ(d.inspect->on_data.size(), 3u);
+    EXPECT_EQ(d.inspect->on_data[0].error_number, EPERM);
+    EXPECT_EQ(d.inspect->on_data[1].min_count, 2u);
+    EXPECT_EQ(d.inspect->on_data[2].verdict, Verdict::mask);
+    EXPECT_EQ(d.inspect->limits.max_size, std::uint64_t{4} << 20);
+    EXPECT_EQ(d.inspect->limits.too_large, Verdict::deny);
+    // A rule can loosen the policy-wide too_large.
+    EXPECT_EQ(policy.decide(open_query("/big/x", access_read), home).inspect->limits.too_large, Verdict::allow);
+    EXPECT_FALSE(policy.decide(open_query("/etc/x", access_read), home).inspect);
+    EXPECT_FALSE(must_parse("version: 1\ndefault: allow\n").uses_inspection());
+}
+
+TEST(PolicyInspection, FirstConditionMetDecides) {
+    const Policy policy = must_parse(inspect_policy);
+    const Decision rule = policy.decide(open_query("/srv/a.csv", access_read), home);
+    // Nothing found: the rule's verdict.
+    Decision d = decide_on_data(rule, {});
+    EXPECT_EQ(d.verdict, Verdict::allow);
+    EXPECT_EQ(d.data_reason, "inspected: nothing found");
+    // Order matters: a secret denies even with PII next to it.
+    d = decide_on_data(rule, {{"secret.github_token", 1}, {"pii.us_ssn", 5}});
+    EXPECT_EQ(d.verdict, Verdict::deny);
+    EXPECT_EQ(d.error_number, EPERM);
+    EXPECT_EQ(d.data_reason, "on_data #1: 1 finding of secret.*");
+    // min_count counts the listed classes together.
+    d = decide_on_data(rule, {{"pii.us_ssn", 1}, {"pii.credit_card", 1}});
+    EXPECT_EQ(d.verdict, Verdict::ask);
+    EXPECT_EQ(d.error_number, ENOENT);  // the rule's errno for a later denial
+    EXPECT_EQ(d.data_reason, "on_data #2: 2 findings of pii.us_ssn, pii.credit_card");
+    // Below min_count, the next condition is tried.
+    d = decide_on_data(rule, {{"pii.us_ssn", 1}});
+    EXPECT_EQ(d.verdict, Verdict::mask);
+    EXPECT_EQ(d.error_number, 0);
+    d = decide_on_data(rule, {{"pii.email", 3}});
+    EXPECT_EQ(d.verdict, Verdict::mask);
+    EXPECT_EQ(d.rule, "customer-data");
+    // A class no condition lists leaves the rule's verdict.
+    const Policy only_secrets = must_parse(R"(version: 1
+default: deny
+rules:
+  - name: r
+    match: { action: open }
+    inspect: true
+    on_data: [{ classes: ["secret.*"], verdict: deny }]
+    verdict: allow
+)");
+    d = decide_on_data(only_secrets.decide(open_query("/x", access_read), home), {{"pii.email", 4}});
+    EXPECT_EQ(d.verdict, Verdict::allow);
+    EXPECT_EQ(d.data_reason, "inspected: 4 findings, no on_data condition met");
+    d = decide_on_data(only_secrets.decide(open_query("/x", access_read), home), {{"secret.jwt", 1}});
+    EXPECT_EQ(d.verdict, Verdict::deny);
+    EXPECT_EQ(d.error_number, EACCES);
+}
+
+TEST(PolicyInspection, UninspectableDataGetsTooLarge) {
+    const Policy policy = must_parse(inspect_policy);
+    Decision d = decide_uninspectable(policy.decide(open_query("/srv/a.csv", access_read), home), "larger than 4 MiB");
+    EXPECT_EQ(d.verdict, Verdict::deny);
+    EXPECT_EQ(d.error_number, ENOENT);
+    EXPECT_EQ(d.data_reason, "not inspected (larger than 4 MiB): too_large: deny");
+    d = decide_uninspectable(policy.decide(open_query("/big/a", access_read), home), "a pipe");
+    EXPECT_EQ(d.verdict, Verdict::allow);
+    EXPECT_EQ(d.error_number, 0);
+    // The default too_large is ask.
+    const Policy defaults = must_parse(
+        "version: 1\ndefault: deny\nrules:\n  - name: r\n    match: { action: open }\n    inspect: true\n"
+        "    verdict: allow\n");
+    EXPECT_EQ(defaults.inspection_limits().max_size, std::uint64_t{16} << 20);
+    d = decide_uninspectable(defaults.decide(open_query("/a", access_read), home), "a pipe");
+    EXPECT_EQ(d.verdict, Verdict::ask);
+    // A decision that does not inspect is left alone.
+    const Decision plain = defaults.decide(exec_query("/bin/true"), home);
+    EXPECT_EQ(decide_uninspectable(plain, "x").verdict, plain.verdict);
+    EXPECT_EQ(decide_on_data(plain, {{"pii.email", 1}}).verdict, plain.verdict);
+}
+
+TEST(PolicyInspection, SessionReadMatchesOnceEnoughWasRead) {
+    const Policy policy = must_parse(inspect_policy);
+    Query q;
+    q.action = Action::connect;
+    q.address = IpAddress::parse("93.184.216.34");
+    q.port = 443;
+    EXPECT_EQ(policy.decide(q, home).rule, "net");
+    DataCounts read = {{"pii.us_ssn", 4}, {"secret.jwt", 50}};
+    q.session_read = &read;
+    EXPECT_EQ(policy.decide(q, home).rule, "net");  // 4 < 10 pii findings
+    read["pii.email"] = 6;
+    const Decision d = policy.decide(q, home);
+    EXPECT_EQ(d.rule, "exfiltration");
+    EXPECT_EQ(d.verdict, Verdict::ask);
+    // The list form means min_count 1.
+    const Policy any = must_parse(
+        "version: 1\ndefault: allow\nrules:\n  - name: r\n    match: { action: exec, session_read: [\"secret.*\"] }\n"
+        "    verdict: deny\n");
+    Query e = exec_query("/usr/bin/curl");
+    EXPECT_EQ(any.decide(e, home).verdict, Verdict::allow);
+    e.session_read = &read;
+    EXPECT_EQ(any.decide(e, home).verdict, Verdict::deny);
+}
+
+TEST(PolicyInspection, DataClassPatterns) {
+    EXPECT_TRUE(data_class_matches("pii.*", "pii.us_ssn"));
+    EXPECT_TRUE(data_class_matches("*", "secret.jwt"));
+    EXPECT_TRUE(data_class_matches("pii.us_ssn", "pii.us_ssn"));
+    EXPECT_FALSE(data_class_matches("pii.us_ssn", "pii.us_ssn2"));
+    EXPECT_FALSE(data_class_matches("pii.*", "secret.jwt"));
+    EXPECT_FALSE(data_class_matches("pii", "pii.email"));
+}
+
+TEST(PolicyInspection, SizesParse) {
+    EXPECT_EQ(parse_size("16MiB"), std::uint64_t{16} << 20);
+    EXPECT_EQ(parse_size("512KiB"), std::uint64_t{512} << 10);
+    EXPECT_EQ(parse_size("1GiB"), std::uint64_t{1} << 30);
+    EXPECT_EQ(parse_size("4096"), 4096u);
+    EXPECT_FALSE(parse_size("2GiB"));
+    EXPECT_FALSE(parse_size("16MB"));
+    EXPECT_FALSE(parse_size("-1"));
+    EXPECT_FALSE(parse_size("MiB"));
+    EXPECT_FALSE(parse_size("99999999999999999999"));
+    EXPECT_EQ(size_to_string(std::uint64_t{16} << 20), "16 MiB");
+    EXPECT_EQ(size_to_string(1000), "1000 bytes");
+}
+
+TEST(PolicyInspection, MistakesAreReportedWhereTheyAre) {
+    const auto rule = [](std::string body) {
+        return "version: 1\ndefault: deny\nrules:\n  - name: r\n    match: { action: open }\n" + body;
+    };
+    EXPECT_TRUE(single_error(rule("    on_data: [{ classes: [\"pii.*\"], verdict: deny }]\n    verdict: allow\n"), 6, 5,
+                             "rule 'r': on_data needs inspect: true"));
+    EXPECT_TRUE(single_error(rule("    inspect: yes please\n    verdict: allow\n"), 6, 14,
+                             "rule 'r': inspect must be true or false"));
+    EXPECT_TRUE(single_error(rule("    inspect: true\n    verdict: deny\n"), 6, 5,
+                             "inspect has no effect on a deny rule"));
+    EXPECT_TRUE(single_error(rule("    inspect: true\n    on_data: [{ classes: [\"pii.ssn\"], verdict: deny }]\n"
+                                  "    verdict: allow\n"),
+                             7, 27, "rule 'r', on_data #1: classes 'pii.ssn' names no detector"));
+    EXPECT_TRUE(single_error(rule("    inspect: true\n    on_data: [{ classes: [\"pii.*\"], verdict: maybe }]\n"
+                                  "    verdict: allow\n"),
+                             7, 46, "unknown verdict 'maybe'; expected allow, deny, ask or mask"));
+    EXPECT_TRUE(single_error(rule("    inspect: true\n    on_data: [{ classes: [\"pii.*\"], min_count: 0, verdict: ask }]\n"
+                                  "    verdict: allow\n"),
+                             7, 48, "min_count must be a whole number of at least 1; got '0'"));
+    EXPECT_TRUE(single_error(rule("    inspect: true\n    on_data: [{ classes: [\"pii.*\"], verdict: mask, errno: EPERM }]\n"
+                                  "    verdict: allow\n"),
+                             7, 52, "errno has no effect with verdict mask"));
+    EXPECT_TRUE(single_error(rule("    inspect: true\n    on_data: [{ verdict: deny }]\n    verdict: allow\n"), 7, 15,
+                             "on_data #1: missing required key 'classes'"));
+    EXPECT_TRUE(single_error(rule("    inspect: true\n    on_data: { classes: [\"pii.*\"] }\n    verdict: allow\n"), 7,
+                             14, "on_data must be a list"));
+    EXPECT_TRUE(single_error(rule("    verdict: mask\n"), 6, 14, "verdict cannot be mask"));
+    EXPECT_TRUE(single_error("version: 1\ndefault: mask\n", 2, 10, "default cannot be mask"));
+    EXPECT_TRUE(single_error(rule("    inspect: true\n    too_large: mask\n    verdict: allow\n"), 7, 16,
+                             "too_large cannot be mask"));
+    // mask hands over a redacted file: there is no such thing for exec.
+    EXPECT_TRUE(single_error("version: 1\ndefault: deny\nrules:\n  - name: r\n    match: { action: exec }\n"
+                             "    inspect: true\n    on_data: [{ classes: [\"pii.*\"], verdict: mask }]\n"
+                             "    verdict: allow\n",
+                             7, 46, "mask applies only to rules whose action is open"));
+    EXPECT_TRUE(single_error("version: 1\ndefault: deny\nrules:\n  - name: r\n    match: { action: connect }\n"
+                             "    inspect: true\n    verdict: allow\n",
+                             6, 5, "inspect applies to open"));
+    EXPECT_TRUE(single_error("version: 1\ndefault: deny\ninspection: { max_size: 2GiB }\n", 3, 25,
+                             "inspection: max_size '2GiB' is not a size"));
+    EXPECT_TRUE(single_error("version: 1\ndefault: deny\ninspection: { too_large: later }\n", 3, 26,
+                             "unknown too_large 'later'"));
+    EXPECT_TRUE(single_error("version: 1\ndefault: deny\ninspection: { maxsize: 1 }\n", 3, 15,
+                             "unknown key 'maxsize' in inspection"));
+    EXPECT_TRUE(single_error("version: 1\ndefault: deny\nrules:\n  - name: r\n"
+                             "    match: { action: connect, session_read: { classes: [\"pi.*\"] } }\n"
+                             "    verdict: ask\n",
+                             5, 57, "classes 'pi.*' names no detector"));
+    // An allow rule that inspects may name the errno its on_data denials use,
+    // and ask settings when a condition asks.
+    must_parse(rule("    inspect: true\n    on_data: [{ classes: [\"pii.*\"], verdict: ask }]\n    verdict: allow\n"
+                    "    errno: EPERM\n    ask: { timeout: 1m }\n"));
+    // (too_large asks unless told otherwise)
+    must_parse(rule("    inspect: true\n    verdict: allow\n    ask: { timeout: 1m }\n"));
+    EXPECT_TRUE(single_error(rule("    inspect: true\n    too_large: deny\n    verdict: allow\n    ask: { timeout: 1m }\n"),
+                             9, 5, "ask settings apply only to rules that can ask"));
+}
+
+TEST(LinkDecision, DataUnderInspectionKeepsItOrGoesToAPerson) {
+    const Policy policy = must_parse(R"(version: 1
+default: deny
+rules:
+  - name: customer-data
+    match: { action: open, path: ["/srv/**"] }
+    inspect: true
+    on_data: [{ classes: ["pii.*"], verdict: deny }]
+    verdict: allow
+  - name: scratch
+    match: { action: open, path: ["/tmp/**", "/srv2/**"] }
+    verdict: allow
+)");
+    // A new name where reads are not inspected would read the data around it.
+    Decision d = decide_link(policy, link_query(LinkKind::link, "/srv/customers.csv", "/tmp/x"), home);
+    EXPECT_EQ(d.verdict, Verdict::ask);
+    EXPECT_EQ(d.data_reason, "data read only after inspection would get a name that is read without it");
+    EXPECT_FALSE(d.inspect);  // a link hands no data over: nothing to scan
+    EXPECT_EQ(decide_link(policy, link_query(LinkKind::rename, "/srv/a.csv", "/srv2/a.csv"), home).verdict,
+              Verdict::ask);
+    // Within the inspected tree the data stays inspected.
+    d = decide_link(policy, link_query(LinkKind::rename, "/srv/a.tmp", "/srv/a.csv"), home);
+    EXPECT_EQ(d.verdict, Verdict::allow);
+    EXPECT_FALSE(d.inspect);
+    // Moving plain data in is fine; moving a directory out of (or within) it is asked.
+    EXPECT_EQ(decide_link(policy, link_query(LinkKind::rename, "/tmp/a", "/srv/a"), home).verdict, Verdict::allow);
+    EXPECT_EQ(decide_link(policy, link_query(LinkKind::rename, "/srv/d", "/srv/e", S_IFDIR), home).verdict,
+              Verdict::ask);
+    EXPECT_EQ(decide_link(policy, link_query(LinkKind::rename, "/tmp/d", "/tmp/e", S_IFDIR), home).verdict,
+              Verdict::allow);
+    // An exchange moves both ways.
+    EXPECT_EQ(decide_link(policy, link_query(LinkKind::exchange, "/tmp/a", "/srv/a"), home).verdict, Verdict::ask);
 }
 
 TEST(LinkDecision, KindNames) {

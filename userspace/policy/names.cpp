@@ -116,6 +116,8 @@ std::string_view to_string(Verdict v) {
             return "deny";
         case Verdict::ask:
             return "ask";
+        case Verdict::mask:
+            return "mask";
     }
     return "?";
 }
@@ -136,6 +138,7 @@ std::optional<Verdict> parse_verdict(std::string_view s) {
     if (s == "allow") return Verdict::allow;
     if (s == "deny") return Verdict::deny;
     if (s == "ask") return Verdict::ask;
+    if (s == "mask") return Verdict::mask;
     return std::nullopt;
 }
 
@@ -199,6 +202,28 @@ std::string errno_name(int e) {
         if (entry.value == e) return std::string(entry.name);
     }
     return std::to_string(e);
+}
+
+std::optional<std::uint64_t> parse_size(std::string_view s) {
+    constexpr std::uint64_t max_size = std::uint64_t{1} << 30;
+    std::uint64_t amount = 0;
+    const auto [digits_end, ec] = std::from_chars(s.data(), s.data() + s.size(), amount);
+    if (ec != std::errc() || digits_end == s.data()) return std::nullopt;
+    const std::string_view unit = s.substr(static_cast<std::size_t>(digits_end - s.data()));
+    unsigned shift = 0;
+    if (unit == "KiB") shift = 10;
+    else if (unit == "MiB") shift = 20;
+    else if (unit == "GiB") shift = 30;
+    else if (!unit.empty()) return std::nullopt;
+    if (amount > (max_size >> shift)) return std::nullopt;
+    return amount << shift;
+}
+
+std::string size_to_string(std::uint64_t bytes) {
+    if (bytes >= (1u << 30) && bytes % (1u << 30) == 0) return std::to_string(bytes >> 30) + " GiB";
+    if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+    if (bytes >= (1u << 10) && bytes % (1u << 10) == 0) return std::to_string(bytes >> 10) + " KiB";
+    return std::to_string(bytes) + " bytes";
 }
 
 }  // namespace airlock::policy

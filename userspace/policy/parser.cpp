@@ -10,11 +10,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <sstream>
 #include <span>
 #include <utility>
 
+#include "inspect/detectors.hpp"
 #include "policy/policy_impl.hpp"
 
 namespace airlock::policy {
@@ -30,9 +32,14 @@ constexpr std::size_t max_total_list_entries = 200'000;
 constexpr std::size_t max_total_list_bytes = 16u << 20;
 constexpr std::size_t max_principal_name_length = 256;
 
-constexpr std::string_view top_level_keys[] = {"version", "default", "ask", "approvers", "rules"};
-constexpr std::string_view rule_keys[] = {"name", "match", "verdict", "errno", "ask"};
-constexpr std::string_view match_keys[] = {"action", "access", "path", "dest", "port"};
+constexpr std::string_view top_level_keys[] = {"version", "default", "ask", "inspection", "approvers", "rules"};
+constexpr std::string_view rule_keys[] = {"name",    "match",   "verdict",  "errno",
+                                          "ask",     "inspect", "on_data",  "too_large"};
+constexpr std::string_view match_keys[] = {"action", "access", "path", "dest", "port", "session_read"};
+constexpr std::string_view inspection_keys[] = {"max_size", "too_large"};
+constexpr std::string_view on_data_keys[] = {"classes", "min_count", "verdict", "errno"};
+constexpr std::string_view session_read_keys[] = {"classes", "min_count"};
+constexpr std::size_t max_on_data_conditions = 100;
 constexpr std::string_view ask_keys[] = {"timeout", "on_timeout"};
 constexpr std::string_view approver_keys[] = {"users", "groups", "allow_session_owner"};
 
@@ -233,13 +240,22 @@ std::vector<YAML::Node> read_scalar_list(const Entry& entry, const std::string& 
     return items;
 }
 
-std::optional<Verdict> read_verdict(const Entry& entry, const std::string& who, Diagnostics& d) {
-    const auto text = read_scalar(entry, who, "allow, deny or ask", d);
+// `mask` is a verdict only where data decides (on_data).
+std::optional<Verdict> read_verdict(const Entry& entry, const std::string& who, Diagnostics& d,
+                                    bool mask_allowed = false) {
+    const std::string_view expected = mask_allowed ? "allow, deny, ask or mask" : "allow, deny or ask";
+    const auto text = read_scalar(entry, who, expected, d);
     if (!text) return std::nullopt;
-    const auto verdict = parse_verdict(*text);
+    auto verdict = parse_verdict(*text);
+    if (verdict == Verdict::mask && !mask_allowed) {
+        d.error(entry.value_mark(), who + ": " + entry.key +
+                                        " cannot be mask; mask is a verdict of an on_data condition, which "
+                                        "says what to mask");
+        return std::nullopt;
+    }
     if (!verdict)
         d.error(entry.value_mark(),
-                who + ": unknown " + entry.key + " " + quoted(*text) + "; expected allow, deny or ask");
+                who + ": unknown " + entry.key + " " + quoted(*text) + "; expected " + std::string(expected));
     return verdict;
 }
 
@@ -410,6 +426,201 @@ void read_destinations(const Entry& entry, const std::string& who, Rule& rule, D
     }
 }
 
+// Data classes are detector ids ("pii.us_ssn") or prefixes ending in '*'
+// ("pii.*", "*"); one that names no detector is an error, so a typo cannot
+// quietly match nothing.
+std::vector<std::string> read_classes(const Entry& entry, const std::string& who, Diagnostics& d) {
+    std::vector<std::string> classes;
+    for (const auto& item : read_scalar_list(entry, who, d)) {
+        const std::string& text = item.Scalar();
+        const auto detectors = inspect::all_detectors();
+        const bool names_one = std::any_of(detectors.begin(), detectors.end(), [&](const inspect::Detector& det) {
+            return data_class_matches(text, det.id);
+        });
+        if (names_one) {
+            classes.push_back(text);
+        } else {
+            d.error(item.Mark(), who + ": " + entry.key + " " + quoted(text) +
+                                     " names no detector; use a detector id such as pii.us_ssn or "
+                                     "secret.github_token, or a prefix such as pii.* (airlock scan --list-types "
+                                     "lists them)");
+        }
+    }
+    return classes;
+}
+
+std::optional<std::uint64_t> read_count(const Entry& entry, const std::string& who, Diagnostics& d) {
+    const auto text = read_scalar(entry, who, "a whole number of at least 1", d);
+    if (!text) return std::nullopt;
+    std::uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc() || end != text->data() + text->size() || value == 0) {
+        d.error(entry.value_mark(), who + ": " + entry.key + " must be a whole number of at least 1; got " +
+                                        quoted(*text));
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<int> read_errno(const Entry& entry, const std::string& who, Diagnostics& d) {
+    const auto text = read_scalar(entry, who, "an errno name such as EACCES", d);
+    if (!text) return std::nullopt;
+    if (const auto number = parse_errno_name(*text)) return number;
+    d.error(entry.value_mark(), who + ": unknown errno name " + quoted(*text) +
+                                    " (use names such as EACCES, EPERM, ENOENT, ECONNREFUSED)");
+    return std::nullopt;
+}
+
+// `inspection: { max_size, too_large }`; absent fields keep their value in `base`.
+std::optional<InspectionLimits> read_inspection_limits(const Entry& entry, const InspectionLimits& base,
+                                                       Diagnostics& d) {
+    if (!entry.value.IsMap()) {
+        d.error(entry.value_mark(),
+                "inspection must be a mapping with max_size and/or too_large; got " + describe(entry.value));
+        return std::nullopt;
+    }
+    const ErrorScope scope(d);
+    const Fields fields = read_fields(entry.value, inspection_keys, "in inspection", d);
+    InspectionLimits limits = base;
+    if (const Entry* max_size = fields.find("max_size")) {
+        if (const auto text = read_scalar(*max_size, "inspection", "a size such as 16MiB", d)) {
+            const auto bytes = parse_size(*text);
+            if (!bytes || *bytes == 0)
+                d.error(max_size->value_mark(), "inspection: max_size " + quoted(*text) +
+                                                    " is not a size such as 512KiB, 16MiB or 1GiB (bytes without "
+                                                    "a unit; more than 0, at most 1GiB)");
+            else
+                limits.max_size = *bytes;
+        }
+    }
+    if (const Entry* too_large = fields.find("too_large")) {
+        if (const auto verdict = read_verdict(*too_large, "inspection", d)) limits.too_large = *verdict;
+    }
+    if (!scope.clean()) return std::nullopt;
+    return limits;
+}
+
+// `session_read: ["pii.*"]` or `session_read: { classes: [...], min_count: 100 }`.
+void read_session_read(const Entry& entry, const std::string& who, Rule& rule, Diagnostics& d) {
+    if (!entry.value.IsMap()) {
+        rule.session_read = read_classes(entry, who, d);
+        return;
+    }
+    const Fields fields = read_fields(entry.value, session_read_keys, "in session_read of " + who, d);
+    if (const Entry* classes = fields.find("classes")) {
+        rule.session_read = read_classes(*classes, who, d);
+    } else {
+        d.error(entry.value_mark(), who + ": session_read is missing required key 'classes'");
+    }
+    if (const Entry* min_count = fields.find("min_count")) {
+        if (const auto count = read_count(*min_count, who, d)) rule.session_read_min = *count;
+    }
+}
+
+std::optional<DataCondition> read_data_condition(const YAML::Node& node, std::size_t index, const std::string& who,
+                                                 bool open_only, Diagnostics& d) {
+    const std::string where = who + ", on_data #" + std::to_string(index + 1);
+    if (!node.IsMap()) {
+        d.error(node.Mark(), where + " must be a mapping with classes and verdict; got " + describe(node));
+        return std::nullopt;
+    }
+    const ErrorScope scope(d);
+    const Fields fields = read_fields(node, on_data_keys, "in " + where, d);
+    DataCondition condition;
+    condition.line = one_based(node.Mark().line);
+    if (const Entry* classes = fields.find("classes")) {
+        condition.classes = read_classes(*classes, where, d);
+    } else {
+        d.error(node.Mark(), where + ": missing required key 'classes'");
+    }
+    if (const Entry* min_count = fields.find("min_count")) {
+        if (const auto count = read_count(*min_count, where, d)) condition.min_count = *count;
+    }
+    if (const Entry* verdict = fields.find("verdict")) {
+        if (const auto v = read_verdict(*verdict, where, d, /*mask_allowed=*/true)) {
+            condition.verdict = *v;
+            if (*v == Verdict::mask && !open_only)
+                d.error(verdict->value_mark(), where + ": mask applies only to rules whose action is open (the "
+                                                       "agent gets a redacted copy of the file)");
+        }
+    } else {
+        d.error(node.Mark(), where + ": missing required key 'verdict' (allow, deny, ask or mask)");
+    }
+    if (const Entry* entry = fields.find("errno")) {
+        if (condition.verdict == Verdict::allow || condition.verdict == Verdict::mask) {
+            d.error(entry->key_mark, where + ": errno has no effect with verdict " +
+                                         std::string(to_string(condition.verdict)));
+        } else if (const auto number = read_errno(*entry, where, d)) {
+            condition.error_number = *number;
+        }
+    }
+    if (!scope.clean()) return std::nullopt;
+    return condition;
+}
+
+// inspect / on_data / too_large of a rule whose action and verdict are read.
+void read_inspection(const Fields& fields, const std::string& who, const InspectionLimits& policy_limits,
+                     std::optional<Verdict> verdict, Rule& rule, Diagnostics& d) {
+    const Entry* inspect = fields.find("inspect");
+    const Entry* on_data = fields.find("on_data");
+    const Entry* too_large = fields.find("too_large");
+    bool inspects = false;
+    if (inspect != nullptr) {
+        if (!inspect->value.IsScalar() || !YAML::convert<bool>::decode(inspect->value, inspects)) {
+            d.error(inspect->value_mark(), who + ": inspect must be true or false; got " + describe(inspect->value));
+            return;
+        }
+    }
+    if (!inspects) {
+        for (const Entry* needs : {on_data, too_large})
+            if (needs != nullptr)
+                d.error(needs->key_mark, who + ": " + needs->key + " needs inspect: true (it acts on the data the "
+                                                                   "rule inspects)");
+        return;
+    }
+    const bool actions_known = rule.actions != 0;
+    const bool open_only = rule.actions == action_bit(Action::open);
+    if (actions_known && (rule.actions & action_bit(Action::connect)) != 0) {
+        d.error(inspect->key_mark, who + ": inspect applies to open (the file's content) and exec (its arguments "
+                                         "and environment), not to connect");
+        return;
+    }
+    if (verdict == Verdict::deny) {
+        d.error(inspect->key_mark, who + ": inspect has no effect on a deny rule (nothing is handed over)");
+        return;
+    }
+    auto inspection = std::make_shared<Inspection>();
+    inspection->limits = policy_limits;
+    inspection->error_number = rule.error_number;
+    if (too_large != nullptr) {
+        if (const auto v = read_verdict(*too_large, who, d)) inspection->limits.too_large = *v;
+    }
+    if (on_data != nullptr && !on_data->value.IsNull()) {
+        if (!on_data->value.IsSequence()) {
+            d.error(on_data->value_mark(),
+                    who + ": on_data must be a list of {classes, verdict} conditions; got " + describe(on_data->value));
+        } else if (on_data->value.size() > max_on_data_conditions) {
+            d.error(on_data->value_mark(), who + ": on_data has " + std::to_string(on_data->value.size()) +
+                                               " conditions; at most " + std::to_string(max_on_data_conditions) +
+                                               " are allowed");
+        } else {
+            std::size_t index = 0;
+            for (const auto& node : on_data->value)
+                if (auto condition = read_data_condition(node, index++, who, open_only, d))
+                    inspection->on_data.push_back(std::move(*condition));
+        }
+    }
+    rule.inspect = std::move(inspection);
+}
+
+bool may_ask(const Rule& rule, std::optional<Verdict> verdict) {
+    if (verdict == Verdict::ask) return true;
+    if (!rule.inspect) return false;
+    if (rule.inspect->limits.too_large == Verdict::ask) return true;
+    return std::any_of(rule.inspect->on_data.begin(), rule.inspect->on_data.end(),
+                       [](const DataCondition& c) { return c.verdict == Verdict::ask; });
+}
+
 // Fills rule.actions/access/paths/destinations/ports.
 void read_match(const Entry& entry, const std::string& who, Rule& rule, Diagnostics& d) {
     if (!entry.value.IsMap()) {
@@ -423,6 +634,7 @@ void read_match(const Entry& entry, const std::string& who, Rule& rule, Diagnost
     const Entry* path = fields.find("path");
     const Entry* dest = fields.find("dest");
     const Entry* port = fields.find("port");
+    if (const Entry* session_read = fields.find("session_read")) read_session_read(*session_read, who, rule, d);
 
     if (action == nullptr) {
         d.error(entry.value.Mark(), who + ": match is missing required key 'action' (open, connect or exec)");
@@ -490,8 +702,9 @@ void read_rule_name(const Fields& fields, const YAML::Node& node, const std::str
     }
 }
 
-std::optional<Rule> read_rule(const YAML::Node& node, std::size_t index, const AskSettings& policy_ask,
+std::optional<Rule> read_rule(const YAML::Node& node, std::size_t index, const CompiledPolicy& policy,
                               Diagnostics& d) {
+    const AskSettings& policy_ask = policy.ask;
     const std::string who = rule_label(node, index);
     if (!node.IsMap()) {
         d.error(node.Mark(), who + " must be a mapping with name, match and verdict; got " + describe(node));
@@ -519,22 +732,21 @@ std::optional<Rule> read_rule(const YAML::Node& node, std::size_t index, const A
         d.error(node.Mark(), who + ": missing required key 'verdict' (allow, deny or ask)");
     }
 
+    const bool inspects = fields.find("inspect") != nullptr;
     if (const Entry* entry = fields.find("errno")) {
-        if (verdict == Verdict::allow) {
+        if (verdict == Verdict::allow && !inspects) {
             d.error(entry->key_mark, who + ": errno has no effect on an allow rule");
-        } else if (const auto text = read_scalar(*entry, who, "an errno name such as EACCES", d)) {
-            if (const auto number = parse_errno_name(*text)) {
-                rule.error_number = *number;
-            } else {
-                d.error(entry->value_mark(), who + ": unknown errno name " + quoted(*text) +
-                                                 " (use names such as EACCES, EPERM, ENOENT, ECONNREFUSED)");
-            }
+        } else if (const auto number = read_errno(*entry, who, d)) {
+            rule.error_number = *number;
         }
     }
+    read_inspection(fields, who, policy.inspection, verdict, rule, d);
 
     if (const Entry* entry = fields.find("ask")) {
-        if (verdict.has_value() && verdict != Verdict::ask) {
-            d.error(entry->key_mark, who + ": ask settings apply only to rules whose verdict is ask");
+        if (verdict.has_value() && !may_ask(rule, verdict)) {
+            d.error(entry->key_mark,
+                    who + ": ask settings apply only to rules that can ask (verdict ask, or an on_data or "
+                          "too_large verdict ask)");
         } else if (const auto ask = read_ask(*entry, policy_ask, who, d)) {
             rule.ask = *ask;
         }
@@ -559,7 +771,7 @@ void read_rules(const Entry& entry, CompiledPolicy& policy, Diagnostics& d) {
     std::size_t index = 0;
     for (const auto& node : entry.value) {
         if (index >= max_rules) break;
-        auto rule = read_rule(node, index++, policy.ask, d);
+        auto rule = read_rule(node, index++, policy, d);
         if (!rule) continue;
         const auto [it, inserted] = first_line_of_name.emplace(rule->name, rule->line);
         if (!inserted) {
@@ -712,6 +924,9 @@ void read_document(const YAML::Node& root, CompiledPolicy& policy, Diagnostics& 
     // Read before the rules, which inherit from it.
     if (const Entry* entry = fields.find("ask")) {
         if (const auto ask = read_ask(*entry, AskSettings{}, "policy", d)) policy.ask = *ask;
+    }
+    if (const Entry* entry = fields.find("inspection")) {
+        if (const auto limits = read_inspection_limits(*entry, InspectionLimits{}, d)) policy.inspection = *limits;
     }
     if (const Entry* entry = fields.find("approvers")) policy.approvers = read_approvers(*entry, d);
     if (const Entry* entry = fields.find("rules")) read_rules(*entry, policy, d);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <span>
 
 #include "common/unique_fd.hpp"
 #include "policy/link_decision.hpp"
@@ -52,8 +53,21 @@ bool connect_matches(const Rule& rule, const Request& request) {
     return destination_ok && port_ok;
 }
 
+std::uint64_t count_of(const DataCounts& counts, std::span<const std::string> classes) {
+    std::uint64_t total = 0;
+    for (const auto& [type, count] : counts)
+        if (std::any_of(classes.begin(), classes.end(),
+                        [&](const std::string& pattern) { return data_class_matches(pattern, type); }))
+            total += count;
+    return total;
+}
+
 bool rule_matches(const Rule& rule, const Request& request) {
     if ((rule.actions & request.action) == 0) return false;
+    if (!rule.session_read.empty() &&
+        (request.query.session_read == nullptr ||
+         count_of(*request.query.session_read, rule.session_read) < rule.session_read_min))
+        return false;
     switch (request.query.action) {
         case Action::open:
             // Every bit the request wants must be one the rule lists.
@@ -80,9 +94,17 @@ Decision make_decision(Verdict verdict, int error_number, const std::string& rul
 
 const std::string default_rule_name = "default";
 
+Decision decision_of(const Rule& rule) {
+    Decision decision = make_decision(rule.verdict, rule.error_number, rule.name, rule.ask);
+    // A deny needs no data to be final.
+    if (rule.verdict != Verdict::deny) decision.inspect = rule.inspect;
+    decision.by_session_read = !rule.session_read.empty();
+    return decision;
+}
+
 Decision first_match(const CompiledPolicy& policy, const Request& request) {
     for (const Rule& rule : policy.rules) {
-        if (rule_matches(rule, request)) return make_decision(rule.verdict, rule.error_number, rule.name, rule.ask);
+        if (rule_matches(rule, request)) return decision_of(rule);
     }
     return make_decision(policy.default_verdict, default_error_number, default_rule_name, policy.ask);
 }
@@ -108,7 +130,60 @@ std::expected<std::string, std::string> read_small_file(const std::string& path)
     return text;
 }
 
+std::string describe_classes(std::span<const std::string> classes) {
+    std::string out;
+    for (const auto& c : classes) out += (out.empty() ? "" : ", ") + c;
+    return out;
+}
+
+// The errno a denial by data gets: the condition's, the rule's, EACCES.
+int denial_errno(const Decision& rule_decision, int condition_errno) {
+    if (condition_errno) return condition_errno;
+    if (rule_decision.error_number) return rule_decision.error_number;
+    if (rule_decision.inspect && rule_decision.inspect->error_number) return rule_decision.inspect->error_number;
+    return default_error_number;
+}
+
 }  // namespace
+
+bool data_class_matches(std::string_view pattern, std::string_view type) noexcept {
+    if (!pattern.empty() && pattern.back() == '*') return type.starts_with(pattern.substr(0, pattern.size() - 1));
+    return pattern == type;
+}
+
+Decision decide_on_data(const Decision& rule_decision, const DataCounts& found) {
+    Decision decision = rule_decision;
+    if (!rule_decision.inspect) return decision;
+    std::size_t index = 0;
+    for (const DataCondition& condition : rule_decision.inspect->on_data) {
+        ++index;
+        const std::uint64_t count = count_of(found, condition.classes);
+        if (count == 0 || count < condition.min_count) continue;
+        decision.verdict = condition.verdict;
+        decision.error_number = condition.verdict == Verdict::allow || condition.verdict == Verdict::mask
+                                    ? 0
+                                    : denial_errno(rule_decision, condition.error_number);
+        decision.data_reason = "on_data #" + std::to_string(index) + ": " + std::to_string(count) + " finding" +
+                               (count == 1 ? "" : "s") + " of " + describe_classes(condition.classes);
+        return decision;
+    }
+    std::uint64_t total = 0;
+    for (const auto& [type, count] : found) total += count;
+    decision.data_reason = total == 0 ? "inspected: nothing found"
+                                      : "inspected: " + std::to_string(total) + " finding" + (total == 1 ? "" : "s") +
+                                            ", no on_data condition met";
+    return decision;
+}
+
+Decision decide_uninspectable(const Decision& rule_decision, std::string_view why) {
+    Decision decision = rule_decision;
+    if (!rule_decision.inspect) return decision;
+    decision.verdict = rule_decision.inspect->limits.too_large;
+    decision.error_number = decision.verdict == Verdict::allow ? 0 : denial_errno(rule_decision, 0);
+    decision.data_reason = "not inspected (" + std::string(why) + "): too_large: " +
+                           std::string(to_string(decision.verdict));
+    return decision;
+}
 
 struct Policy::Impl : CompiledPolicy {
     explicit Impl(CompiledPolicy&& compiled) : CompiledPolicy(std::move(compiled)) {}
@@ -196,7 +271,7 @@ Decision Policy::strictest_below(std::string_view dir, unsigned access, std::str
                                std::any_of(rule.paths.begin(), rule.paths.end(),
                                            [&](const PathGlob& glob) { return glob.may_match_below(dir, home); });
         if (!may_match) continue;
-        count(make_decision(rule.verdict, rule.error_number, rule.name, rule.ask));
+        count(decision_of(rule));
         const bool covers_paths = rule.paths.empty() ||
                                   std::any_of(rule.paths.begin(), rule.paths.end(), [&](const PathGlob& glob) {
                                       return glob.matches_all_below(dir, home);
@@ -210,6 +285,11 @@ Decision Policy::strictest_below(std::string_view dir, unsigned access, std::str
 
 const Approvers& Policy::approvers() const { return impl_->approvers; }
 const AskSettings& Policy::ask_settings() const { return impl_->ask; }
+const InspectionLimits& Policy::inspection_limits() const { return impl_->inspection; }
+bool Policy::uses_inspection() const {
+    return std::any_of(impl_->rules.begin(), impl_->rules.end(),
+                       [](const Rule& rule) { return rule.inspect || !rule.session_read.empty(); });
+}
 Verdict Policy::default_verdict() const { return impl_->default_verdict; }
 const std::string& Policy::source_name() const { return impl_->source_name; }
 const std::string& Policy::digest() const { return impl_->digest; }

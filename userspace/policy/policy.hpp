@@ -11,6 +11,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,7 +22,8 @@
 
 namespace airlock::policy {
 
-enum class Verdict { allow, deny, ask };
+// `mask` is only ever the verdict of an on_data condition (see Inspection).
+enum class Verdict { allow, deny, ask, mask };
 enum class Action { open, connect, exec };
 
 // Bitmask of what an open wants. An O_RDWR|O_CREAT open is read|write|create.
@@ -43,6 +45,14 @@ struct IpAddress {
     [[nodiscard]] bool operator==(const IpAddress&) const = default;
 };
 
+// Findings by detector id ("pii.us_ssn" -> 120): what inspected content held,
+// or what a session has read so far.
+using DataCounts = std::map<std::string, std::uint64_t, std::less<>>;
+
+// True when `pattern` (a detector id, or a prefix ending in '*': "pii.*",
+// "*") names the detector id `type`.
+[[nodiscard]] bool data_class_matches(std::string_view pattern, std::string_view type) noexcept;
+
 // What the supervisor asks about. Paths are absolute and normalized (no "." or
 // ".." components, no duplicate slashes), already resolved by the supervisor.
 struct Query {
@@ -58,11 +68,43 @@ struct Query {
     // (127.0.0.1 or ::1, same port), and the `local` destination class matches
     // it. Loopback addresses are local whatever this says.
     bool destination_is_local = false;
+    // What the session has read so far (files whose content was inspected
+    // and handed over unmasked), for rules with `session_read`. Null counts
+    // as nothing read.
+    const DataCounts* session_read = nullptr;
 };
 
 struct AskSettings {
     std::chrono::milliseconds timeout{std::chrono::minutes(5)};
     Verdict on_timeout = Verdict::deny;  // allow or deny, never ask
+};
+
+// Limits of content inspection (policy-wide `inspection:`, a rule may
+// override too_large).
+struct InspectionLimits {
+    // Content larger than this is not scanned; the too_large verdict decides.
+    std::uint64_t max_size = std::uint64_t{16} << 20;
+    // Also the verdict for content that cannot be scanned in full before it
+    // is handed over (a pipe, a device, a socket) or could not be read.
+    Verdict too_large = Verdict::ask;
+};
+
+// One `on_data` entry: when the inspected content holds at least `min_count`
+// findings of the listed classes (counted together), `verdict` decides.
+struct DataCondition {
+    std::vector<std::string> classes;  // detector ids or prefixes ending in '*'
+    std::uint64_t min_count = 1;
+    Verdict verdict = Verdict::deny;  // allow, deny, ask or mask
+    int error_number = 0;             // deny (and ask denied): the rule's errno unless given
+    int line = 0;
+};
+
+// A rule with `inspect: true`: the data an allowed or asked call hands over is
+// scanned first, and the first matching condition replaces the rule's verdict.
+struct Inspection {
+    std::vector<DataCondition> on_data;
+    InspectionLimits limits;
+    int error_number = 0;  // the rule's errno: for denials that name none
 };
 
 struct Approvers {
@@ -76,7 +118,23 @@ struct Decision {
     int error_number = 0;     // errno for deny (and for ask that times out to deny); 0 otherwise
     std::string rule;         // rule name that decided; "default" when no rule matched
     AskSettings ask;          // effective ask settings (rule override, else policy-wide)
+    // Set when the deciding rule inspects: the verdict above is the rule's,
+    // final only once the data is known (decide_on_data / decide_uninspectable).
+    std::shared_ptr<const Inspection> inspect;
+    // Why the data changed (or kept) the verdict, e.g. "on_data #2: 3 findings
+    // of pii.us_ssn"; empty when nothing was inspected.
+    std::string data_reason;
+    // The deciding rule matched on what the session has read (session_read).
+    bool by_session_read = false;
 };
+
+// The decision of an inspecting rule once its data's findings are known: the
+// first on_data condition they meet decides, else the rule's own verdict.
+// `inspect` stays set, so callers can tell the data was looked at.
+[[nodiscard]] Decision decide_on_data(const Decision& rule_decision, const DataCounts& found);
+// The decision of an inspecting rule whose data could not be scanned in full
+// (`why`: "larger than 16 MiB", "a pipe"): its too_large verdict.
+[[nodiscard]] Decision decide_uninspectable(const Decision& rule_decision, std::string_view why);
 
 // One problem found while loading a policy, pointing at the YAML node.
 struct Diagnostic {
@@ -115,6 +173,10 @@ public:
 
     [[nodiscard]] const Approvers& approvers() const;
     [[nodiscard]] const AskSettings& ask_settings() const;
+    [[nodiscard]] const InspectionLimits& inspection_limits() const;
+    // True when some rule inspects data or matches on session_read: the
+    // daemon builds its scanner only for policies that need one.
+    [[nodiscard]] bool uses_inspection() const;
     [[nodiscard]] Verdict default_verdict() const;
     [[nodiscard]] const std::string& source_name() const;
     // SHA-256 hex of the YAML text the policy was parsed from (recorded in audit).
@@ -135,5 +197,9 @@ private:
 // "EACCES" -> 13. Accepts the usual errno names; nullopt for unknown.
 [[nodiscard]] std::optional<int> parse_errno_name(std::string_view s);
 [[nodiscard]] std::string errno_name(int e);
+// Parses "16MiB", "512KiB", "1GiB", "4096" (bytes). At most 1 GiB.
+[[nodiscard]] std::optional<std::uint64_t> parse_size(std::string_view s);
+// "16 MiB", "512 KiB", "4096 bytes".
+[[nodiscard]] std::string size_to_string(std::uint64_t bytes);
 
 }  // namespace airlock::policy

@@ -28,6 +28,11 @@ struct Rule {
     Verdict verdict = Verdict::deny;
     int error_number = default_error_number;
     AskSettings ask;  // already merged with the policy-wide settings
+    std::shared_ptr<const Inspection> inspect;  // `inspect: true`; limits merged with the policy-wide ones
+    // `session_read`: matches only once the session has read at least
+    // session_read_min findings of these classes (together).
+    std::vector<std::string> session_read;
+    std::uint64_t session_read_min = 1;
     int line = 0;
 };
 
@@ -38,6 +43,7 @@ struct CompiledPolicy {
     std::string digest;
     Verdict default_verdict = Verdict::ask;
     AskSettings ask;
+    InspectionLimits inspection;
     Approvers approvers;
     std::vector<Rule> rules;
 };
