@@ -68,6 +68,7 @@ Policy:
   policy explain --policy NAME|FILE exec PATH
 Inspection:
   scan [--json|--sarif] [--types LIST] [--max-size BYTES] [PATH...|-]
+  scan --list-types
                        find PII and secrets in files, directories (recursive)
                        or standard input; exits 1 if something was found,
                        0 if clean, 2 on error
@@ -128,6 +129,20 @@ void print_request(const json& r) {
     if (r.contains("access")) std::cout << " (" << str(r, "access") << ")";
     std::cout << "  " << str(r, "object") << "\n      rule " << str(r, "rule") << ", waiting since "
               << str(r, "created_at") << ", " << str(r, "on_timeout") << " at " << str(r, "expires_at") << "\n";
+    if (r.contains("data_reason")) std::cout << "      why: " << str(r, "data_reason") << "\n";
+    // What inspection found, as the daemon sends it: masked previews only.
+    if (r.contains("data") && r["data"].is_object()) {
+        const json& data = r["data"];
+        std::cout << "      found: " << str(data, "findings") << " in " << str(data, "bytes") << " bytes";
+        if (data.contains("by_type") && data["by_type"].is_object())
+            for (const auto& [type, count] : data["by_type"].items()) std::cout << ", " << count.dump() << " " << type;
+        if (data.value("truncated", false)) std::cout << " (or more: stopped counting)";
+        std::cout << "\n";
+        if (data.contains("shown") && data["shown"].is_array())
+            for (const auto& f : data["shown"])
+                std::cout << "        line " << str(f, "line") << ": " << str(f, "type") << " " << str(f, "preview")
+                          << "\n";
+    }
 }
 
 // ---- commands -------------------------------------------------------------------
@@ -704,10 +719,18 @@ int cmd_scan(const std::vector<std::string>& args) {
     const auto started = std::chrono::steady_clock::now();
     po::options_description opts;
     opts.add_options()("json", po::bool_switch())("sarif", po::bool_switch())("types", po::value<std::string>())(
-        "max-size", po::value<std::string>())("paths", po::value<std::vector<std::string>>());
+        "max-size", po::value<std::string>())("list-types", po::bool_switch())(
+        "paths", po::value<std::vector<std::string>>());
     po::positional_options_description pos;
     pos.add("paths", -1);
     auto vm = parse(args, opts, pos);
+    if (vm["list-types"].as<bool>()) {
+        // The ids policies (on_data, session_read) and --types name.
+        for (const auto& d : inspect::all_detectors())
+            std::cout << d.id << "\t" << inspect::to_string(d.category) << "\t" << inspect::to_string(d.severity)
+                      << "\n";
+        return 0;
+    }
     ScanRun run;
     if (vm["json"].as<bool>() && vm["sarif"].as<bool>()) return usage_error("scan: --json or --sarif, not both");
     if (vm["json"].as<bool>()) run.format = ScanRun::Format::json;
@@ -737,7 +760,8 @@ int cmd_scan(const std::vector<std::string>& args) {
             const bool known = std::ranges::any_of(inspect::all_detectors(), [&](const inspect::Detector& d) {
                 return prefix ? d.id.starts_with(wanted) : d.id == wanted;
             });
-            if (!known) return usage_error("scan: unknown detector type '" + type + "'");
+            if (!known)
+                return usage_error("scan: unknown detector type '" + type + "' (airlock scan --list-types lists them)");
         }
     }
     auto scanner = inspect::Scanner::create(std::move(options));
