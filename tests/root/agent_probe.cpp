@@ -32,6 +32,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <sstream>
@@ -49,7 +50,7 @@ std::string errno_name(int e) {
         {EXDEV, "EXDEV"},     {ENXIO, "ENXIO"},     {EOPNOTSUPP, "EOPNOTSUPP"}, {EAGAIN, "EAGAIN"},
         {ENAMETOOLONG, "ENAMETOOLONG"}, {EBADF, "EBADF"}, {EROFS, "EROFS"}, {EFAULT, "EFAULT"},
         {ENETUNREACH, "ENETUNREACH"}, {EMSGSIZE, "EMSGSIZE"}, {ETXTBSY, "ETXTBSY"}, {EBUSY, "EBUSY"},
-        {ENOTEMPTY, "ENOTEMPTY"}, {EMLINK, "EMLINK"}};
+        {ENOTEMPTY, "ENOTEMPTY"}, {EMLINK, "EMLINK"}, {EFBIG, "EFBIG"}};
     auto it = names.find(e);
     return it != names.end() ? it->second : "E" + std::to_string(e);
 }
@@ -158,6 +159,28 @@ int main(int argc, char** argv) {
     auto arg = [&](std::size_t k) -> const char* { return i + k < args.size() ? args[i + k].c_str() : ""; };
 
     if (cmd == "read") return do_read(arg(1));
+    if (cmd == "sealed") {
+        // What a masked open hands over: seals, and whether writing works.
+        int fd = ::open(arg(1), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return finish("err " + errno_name(errno));
+        int seals = ::fcntl(fd, F_GET_SEALS);
+        std::string line = describe_fd(fd) + " seals=" + std::to_string(seals);
+        ssize_t n = ::write(fd, "x", 1);
+        line += n < 0 ? " write=" + errno_name(errno) : " write=ok";
+        const std::string magic = "/proc/self/fd/" + std::to_string(fd);
+        int rw = ::open(magic.c_str(), O_RDWR | O_CLOEXEC);
+        line += rw < 0 ? " reopen_rw=" + errno_name(errno) : " reopen_rw=ok";
+        return finish(line);
+    }
+    if (cmd == "read-then-connect") {
+        // One session that reads, then connects out (exfiltration correlation).
+        int fd = ::open(arg(1), O_RDONLY | O_CLOEXEC);
+        std::string line = fd < 0 ? "read err " + errno_name(errno) : "read ok";
+        std::printf("%s\n", line.c_str());
+        std::fflush(stdout);
+        if (fd >= 0) ::close(fd);
+        return connect_ip(arg(2), std::atoi(arg(3)), true, false);
+    }
     if (cmd == "open" || cmd == "creat") {
         int fd = cmd == "creat" ? ::creat(arg(1), static_cast<mode_t>(std::stoul(arg(2), nullptr, 8)))
                                 : ::open(arg(1), parse_flags(arg(2)),
@@ -186,6 +209,25 @@ int main(int argc, char** argv) {
         int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof un) != 0) return finish("err " + errno_name(errno));
         return finish("ok");
+    }
+    if (cmd == "exec-clean-env" || cmd == "exec-with-env") {
+        // Only the environment given (the test runner's own may hold anything).
+        // "{TOKEN}" in an argument stands for $PROBE_TOKEN, so that a value
+        // under test is not on the probe's own command line (which the
+        // daemon logs as the session's).
+        const char* token = std::getenv("PROBE_TOKEN");
+        for (auto& a : args)
+            if (auto at = a.find("{TOKEN}"); at != std::string::npos && token) a.replace(at, 7, token);
+        std::vector<std::string> env = {"PATH=/usr/bin:/bin"};
+        std::size_t first = i + 1;
+        if (cmd == "exec-with-env") env.push_back(args[first++]);
+        std::vector<char*> xargv, xenv;
+        for (std::size_t k = first; k < args.size(); ++k) xargv.push_back(args[k].data());
+        xargv.push_back(nullptr);
+        for (auto& e : env) xenv.push_back(e.data());
+        xenv.push_back(nullptr);
+        ::execve(xargv[0], xargv.data(), xenv.data());
+        return finish("err " + errno_name(errno));
     }
     if (cmd == "exec") {
         std::vector<char*> xargv;

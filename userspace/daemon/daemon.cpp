@@ -30,6 +30,7 @@
 #include "audit/audit_log.hpp"
 #include "common/unique_fd.hpp"
 #include "daemon/cgroup.hpp"
+#include "daemon/data_inspection.hpp"
 #include "daemon/identity.hpp"
 #include "daemon/worker_pool.hpp"
 #include "policy/builtin.hpp"
@@ -111,7 +112,17 @@ struct Session {
     std::size_t pending = 0;
     std::int64_t started_us = 0;
     std::size_t blocking_in_flight = 0;
-    std::deque<std::shared_ptr<supervisor::HeldCall>> blocking_waiting;
+    // Work waiting for one of this session's worker slots: performing a call
+    // that may block, or inspecting the data a call hands over.
+    struct WaitingJob {
+        std::shared_ptr<supervisor::HeldCall> call;
+        std::function<void(Session&)> start;
+    };
+    std::deque<WaitingJob> blocking_waiting;
+    // What the session has read (exfiltration correlation): findings by
+    // class in data handed over unmasked, and how many files held each class.
+    policy::DataCounts data_read;
+    std::map<std::string, std::uint64_t, std::less<>> files_read;
 };
 
 struct Pending {
@@ -119,6 +130,7 @@ struct Pending {
     std::int64_t session = 0;
     std::shared_ptr<supervisor::HeldCall> call;
     policy::Decision decision;
+    std::shared_ptr<const DataSummary> data;  // what inspection found, when the rule inspects
     std::string grant_key;
     std::int64_t created_us = 0;
     std::int64_t expires_us = 0;
@@ -165,6 +177,9 @@ struct Daemon::Impl {
     UniqueFd completions;
     std::mutex completions_mutex;
     std::vector<std::int64_t> completed_sessions;
+    // Run on the loop once their worker job is done (inspection results).
+    std::vector<std::function<void()>> completed_continuations;
+    std::unique_ptr<DataInspection> inspection;
     // Blocking calls on workers, so the sweep can release the ones whose caller
     // is gone: an open of a FIFO nobody will ever open again would otherwise
     // hold its worker forever (and SIGTERM's join with it).
@@ -316,6 +331,32 @@ struct Daemon::Impl {
                   {"on_timeout", std::string(policy::to_string(p.decision.ask.on_timeout))}};
         if (p.call->query.action == policy::Action::open)
             j["access"] = policy::access_to_string(p.call->query.access);
+        if (!p.decision.data_reason.empty()) j["data_reason"] = p.decision.data_reason;
+        if (p.data) j["data"] = data_json(*p.data, false);
+        return j;
+    }
+
+    // Findings as prompts, watchers and audit rows show them: types, counts,
+    // where, masked previews and keyed hashes; never a value.
+    static json data_json(const DataSummary& data, bool masked) {
+        json shown = json::array();
+        for (const auto& f : data.shown) {
+            json one = {{"type", std::string(f.type)},
+                        {"offset", f.offset},
+                        {"length", f.length},
+                        {"line", f.line},
+                        {"preview", f.preview}};
+            if (!f.keyed_hash.empty()) one["keyed_hash"] = f.keyed_hash;
+            if (f.test_value) one["test_value"] = true;
+            shown.push_back(std::move(one));
+        }
+        json counts = json::object();
+        for (const auto& [type, count] : data.counts) counts[type] = count;
+        json j = {{"findings", data.total()}, {"by_type", std::move(counts)}, {"shown", std::move(shown)},
+                  {"bytes", data.bytes}};
+        if (data.truncated) j["truncated"] = true;
+        if (data.from_cache) j["cached"] = true;
+        if (masked) j["masked"] = true;
         return j;
     }
 
@@ -817,7 +858,8 @@ struct Daemon::Impl {
 
     void audit_decision(const Session& s, const supervisor::HeldCall& call, std::string verdict,
                         const std::string& rule, const std::string& actor, Clock::time_point received,
-                        std::int64_t request_id, const std::string& reason) {
+                        std::int64_t request_id, const std::string& reason, const DataSummary* data = nullptr,
+                        bool masked = false) {
         audit::Event e;
         e.kind = audit::EventKind::decision;
         e.session = s.id;
@@ -830,12 +872,20 @@ struct Daemon::Impl {
         e.request_id = request_id;
         e.reason = reason;
         e.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received).count();
-        if (call.query.action == policy::Action::open)
+        if (call.query.action == policy::Action::open && !data) {
             // Every open is audited: spelled out rather than built as a json object per call.
             e.detail_json = "{\"access\":\"" + policy::access_to_string(call.query.access) + "\"}";
-        else if (call.kind == supervisor::CallKind::exec)
-            e.detail_json = json{{"dev", call.target.st.st_dev}, {"ino", call.target.st.st_ino},
-                                 {"argv", call.argv}, {"argv_truncated", call.argv_truncated}}.dump();
+        } else if (call.query.action == policy::Action::open) {
+            e.detail_json = json{{"access", policy::access_to_string(call.query.access)},
+                                 {"data", data_json(*data, masked)}}
+                                .dump();
+        } else if (call.kind == supervisor::CallKind::exec) {
+            json detail = {{"dev", call.target.st.st_dev}, {"ino", call.target.st.st_ino},
+                           {"argv", call.shown_argv ? *call.shown_argv : call.argv},
+                           {"argv_truncated", call.argv_truncated}};
+            if (data) detail["data"] = data_json(*data, false);
+            e.detail_json = detail.dump();
+        }
         record(std::move(e));
     }
 
@@ -909,14 +959,14 @@ struct Daemon::Impl {
         if (!call->allow_without_policy.empty()) {
             decision.verdict = policy::Verdict::allow;
             decision.rule = call->allow_without_policy;
-        } else if (s.grants.contains(grant_key(*call))) {
-            decision.verdict = policy::Verdict::allow;
-            decision.rule = "approved-for-session";
         } else {
             if (call->query.address) call->query.destination_is_local = destination_is_local(s, *call);
+            call->query.session_read = &s.data_read;
             // A link or rename names two paths: decided on both (policy/link_decision.hpp).
             decision = call->link ? policy::decide_link(policy_of(s), *call->link, s.agent.home)
                                   : policy_of(s).decide(call->query, s.agent.home);
+            call->query.session_read = nullptr;  // the session may end before the call does
+            if (decision.by_session_read) decision.data_reason = read_summary(s);
         }
         if (call->errno_if_allowed && decision.verdict != policy::Verdict::deny) {
             // Not a decision: the object does not exist (or similar); the agent
@@ -924,24 +974,134 @@ struct Daemon::Impl {
             (void)supervisor::answer_error(listener, call->id, *call->errno_if_allowed);
             return;
         }
+        if (decision.inspect && decision.verdict != policy::Verdict::deny && hands_over_data(*call)) {
+            // The data decides; it is read and scanned off the loop.
+            submit_job(s, call, [this, call, decision, received](Session& sess) {
+                dispatch_inspection(sess, call, decision, received);
+            });
+            return;
+        }
+        apply_decision(s, call, std::move(decision), received, nullptr);
+    }
+
+    // Opens that return an fd with content (O_PATH ones do not), and execs
+    // (their arguments and environment).
+    static bool hands_over_data(const supervisor::HeldCall& call) {
+        if (call.kind == supervisor::CallKind::exec) return true;
+        return call.kind == supervisor::CallKind::open && !(call.open_flags & O_PATH);
+    }
+
+    // "this session read 3 files holding 120 pii.us_ssn; 1 file holding 2 pii.email"
+    static std::string read_summary(const Session& s) {
+        std::vector<std::pair<std::uint64_t, std::string_view>> classes;
+        for (const auto& [type, count] : s.data_read) classes.emplace_back(count, type);
+        if (classes.empty()) return "this session has read nothing inspection found";
+        std::sort(classes.begin(), classes.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+        std::string out = "this session read ";
+        for (std::size_t i = 0; i < classes.size() && i < 4; ++i) {
+            auto files = s.files_read.find(classes[i].second);
+            const std::uint64_t n = files == s.files_read.end() ? 0 : files->second;
+            out += (i ? "; " : "") + std::to_string(n) + (n == 1 ? " file" : " files") + " holding " +
+                   std::to_string(classes[i].first) + " " + std::string(classes[i].second);
+        }
+        if (classes.size() > 4) out += "; and more";
+        return out;
+    }
+
+    // Data handed over unmasked taints the session (policy session_read).
+    static void note_data_read(Session& s, const DataSummary& data) {
+        for (const auto& [type, count] : data.counts) {
+            if (count == 0) continue;
+            s.data_read[type] += count;
+            ++s.files_read[type];
+        }
+    }
+
+    // The turn's answer for a decided call: audited now, performed or refused
+    // once the audit rows are committed, or held for a person.
+    void apply_decision(Session& s, const std::shared_ptr<supervisor::HeldCall>& call, policy::Decision decision,
+                        Clock::time_point received, const InspectionOutcome* outcome) {
+        const int listener = s.listener.get();
+        std::shared_ptr<const DataSummary> data = outcome ? outcome->data : nullptr;
+        const bool masked = outcome && outcome->masked;
+        if (decision.verdict == policy::Verdict::ask && call->allow_without_policy.empty() &&
+            s.grants.contains(grant_key(*call))) {
+            decision.verdict = policy::Verdict::allow;
+            decision.rule = "approved-for-session";
+        }
         switch (decision.verdict) {
             case policy::Verdict::allow:
-                audit_decision(s, *call, "allow", decision.rule, "policy", received, 0, {});
-                releases.push_back({[this, sid = s.id, call] {
-                                        if (auto it = sessions.find(sid); it != sessions.end()) perform(it->second, call);
-                                        else (void)supervisor::answer_error(call->listener_fd, call->id, EACCES);
+            case policy::Verdict::mask: {
+                audit_decision(s, *call, masked ? "mask" : "allow", decision.rule, "policy", received, 0,
+                               decision.data_reason, data.get(), masked);
+                // Masked data is not what the agent read; anything else is.
+                auto taint = masked ? nullptr : data;
+                releases.push_back({[this, sid = s.id, call, taint] {
+                                        if (auto it = sessions.find(sid); it != sessions.end()) {
+                                            if (taint) note_data_read(it->second, *taint);
+                                            perform(it->second, call);
+                                        } else {
+                                            (void)supervisor::answer_error(call->listener_fd, call->id, EACCES);
+                                        }
                                     },
                                     [listener, call] { (void)supervisor::answer_error(listener, call->id, EACCES); }});
                 return;
+            }
             case policy::Verdict::deny: {
                 int err = decision.error_number ? decision.error_number : EACCES;
-                audit_decision(s, *call, "deny", decision.rule, "policy", received, 0, errno_text(err));
+                std::string reason = errno_text(err);
+                if (!decision.data_reason.empty()) reason += "; " + decision.data_reason;
+                audit_decision(s, *call, "deny", decision.rule, "policy", received, 0, reason, data.get());
                 auto answer = [listener, call, err] { (void)supervisor::answer_error(listener, call->id, err); };
                 releases.push_back({answer, answer});
                 return;
             }
-            case policy::Verdict::ask: hold(s, call, decision, received); return;
+            case policy::Verdict::ask: hold(s, call, decision, received, data); return;
         }
+    }
+
+    // Scans what the call hands over on a worker; the verdict comes back to
+    // the loop (on_completions), which applies it like any other.
+    void dispatch_inspection(Session& s, const std::shared_ptr<supervisor::HeldCall>& call,
+                             const policy::Decision& decision, Clock::time_point received) {
+        auto ctx = agent_context(s);
+        ctx.in_session = nullptr;  // the worker must not touch daemon state
+        const std::int64_t sid = s.id;
+        ++s.blocking_in_flight;
+        bool queued = workers->submit([this, call, ctx, sid, decision, received] {
+            auto outcome = std::make_shared<InspectionOutcome>(inspection->inspect(*call, ctx, decision));
+            supervisor::thread_identity::act_as_daemon();
+            {
+                std::lock_guard lock(completions_mutex);
+                completed_sessions.push_back(sid);
+                completed_continuations.push_back([this, sid, call, outcome, received] {
+                    finish_inspection(sid, call, *outcome, received);
+                });
+            }
+            std::uint64_t one = 1;
+            (void)!::write(completions.get(), &one, sizeof one);
+        });
+        if (!queued) {
+            --s.blocking_in_flight;
+            (void)supervisor::answer_error(call->listener_fd, call->id, EAGAIN);
+        }
+    }
+
+    void finish_inspection(std::int64_t sid, const std::shared_ptr<supervisor::HeldCall>& call,
+                           const InspectionOutcome& outcome, Clock::time_point received) {
+        auto it = sessions.find(sid);
+        if (it == sessions.end()) return;  // its listener is closed: the agent got ENOSYS
+        if (!supervisor::notification_valid(call->listener_fd, call->id)) return;  // the caller is gone
+        if (outcome.redacted_argv) {
+            call->shown_argv = outcome.redacted_argv;
+            call->object = call->target.policy_path + " [" +
+                           supervisor::quote_argv(*outcome.redacted_argv, call->argv_truncated) + "]";
+        }
+        if (outcome.data && outcome.data->total() != 0)
+            // Agent-chosen names: JSON-escaped so they cannot forge log lines.
+            spdlog::info("session {}: {} {}: {} ({})", sid, supervisor::action_name(*call), json(call->object).dump(),
+                         describe_counts(outcome.data->counts), outcome.decision.data_reason);
+        apply_decision(it->second, call, outcome.decision, received, &outcome);
     }
 
     void perform(Session& s, const std::shared_ptr<supervisor::HeldCall>& call) {
@@ -960,12 +1120,19 @@ struct Daemon::Impl {
     }
 
     void submit_blocking(Session& s, const std::shared_ptr<supervisor::HeldCall>& call) {
-        if (s.blocking_in_flight < k_blocking_per_session) return dispatch_blocking(s, call);
+        submit_job(s, call, [this, call](Session& sess) { dispatch_blocking(sess, call); });
+    }
+
+    // Starts worker job `start` for `call` now, or once one of the session's
+    // slots frees up (at most k_blocking_per_session at once).
+    void submit_job(Session& s, const std::shared_ptr<supervisor::HeldCall>& call,
+                    std::function<void(Session&)> start) {
+        if (s.blocking_in_flight < k_blocking_per_session) return start(s);
         if (s.blocking_waiting.size() >= config.max_pending_per_session) {
             (void)supervisor::answer_error(call->listener_fd, call->id, EAGAIN);
             return;
         }
-        s.blocking_waiting.push_back(call);
+        s.blocking_waiting.push_back({call, std::move(start)});
     }
 
     void dispatch_blocking(Session& s, const std::shared_ptr<supervisor::HeldCall>& call) {
@@ -1024,9 +1191,11 @@ struct Daemon::Impl {
         std::uint64_t count = 0;
         (void)!::read(completions.get(), &count, sizeof count);
         std::vector<std::int64_t> done;
+        std::vector<std::function<void()>> continuations;
         {
             std::lock_guard lock(completions_mutex);
             done.swap(completed_sessions);
+            continuations.swap(completed_continuations);
         }
         for (auto sid : done) {
             auto it = sessions.find(sid);
@@ -1036,17 +1205,18 @@ struct Daemon::Impl {
             while (s.blocking_in_flight < k_blocking_per_session && !s.blocking_waiting.empty()) {
                 auto next = std::move(s.blocking_waiting.front());
                 s.blocking_waiting.pop_front();
-                if (supervisor::notification_valid(next->listener_fd, next->id)) dispatch_blocking(s, next);
+                if (supervisor::notification_valid(next.call->listener_fd, next.call->id)) next.start(s);
             }
         }
+        for (auto& next : continuations) next();
     }
 
     void hold(Session& s, const std::shared_ptr<supervisor::HeldCall>& call, const policy::Decision& decision,
-              Clock::time_point received) {
+              Clock::time_point received, std::shared_ptr<const DataSummary> data) {
         const int listener = s.listener.get();
         if (pending.size() >= config.max_pending_total || s.pending >= config.max_pending_per_session) {
             audit_decision(s, *call, "deny", decision.rule, "airlockd", received, 0,
-                           "too many pending approvals; refused without asking");
+                           "too many pending approvals; refused without asking", data.get());
             auto answer = [listener, call] { (void)supervisor::answer_error(listener, call->id, EAGAIN); };
             releases.push_back({answer, answer});
             return;
@@ -1056,6 +1226,7 @@ struct Daemon::Impl {
         p.session = s.id;
         p.call = call;
         p.decision = decision;
+        p.data = std::move(data);
         p.grant_key = grant_key(*call);
         p.created_us = wall_us();
         p.received = received;
@@ -1148,7 +1319,7 @@ struct Daemon::Impl {
         if (alive) {
             int err = p.decision.error_number ? p.decision.error_number : EACCES;
             audit_decision(s, *p.call, allow ? "allow" : "deny", p.decision.rule, by, p.received, p.id,
-                           allow ? reason : (reason.empty() ? errno_text(err) : reason));
+                           allow ? reason : (reason.empty() ? errno_text(err) : reason), p.data.get());
         }
         if (allow && scope == "session") s.grants.insert(p.grant_key);
         remember_resolution(p.id, {decision, by});
@@ -1156,11 +1327,13 @@ struct Daemon::Impl {
         const std::int64_t rid = p.id;
         const std::int64_t sid = s.id;
         auto call = p.call;
+        auto taint = allow && alive ? p.data : nullptr;
         int err = p.decision.error_number ? p.decision.error_number : EACCES;
         releases.push_back(
-            {[this, rid, sid, call, allow, alive, err, decision, by, scope, reason, done] {
+            {[this, rid, sid, call, allow, alive, err, decision, by, scope, reason, done, taint] {
                  if (alive) {
                      auto sit = sessions.find(sid);
+                     if (allow && sit != sessions.end() && taint) note_data_read(sit->second, *taint);
                      if (allow && sit != sessions.end()) perform(sit->second, call);
                      else (void)supervisor::answer_error(call->listener_fd, call->id, err);
                  }
@@ -1447,6 +1620,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(DaemonConfig config) {
                          std::pair{impl->completions.get(), Tag::completion}})
         if (auto s = impl->add_to_epoll(fd, t, 0); !s) return std::unexpected(s.error());
     impl->workers = std::make_unique<WorkerPool>(impl->config.worker_threads, impl->config.max_worker_queue);
+    impl->inspection = std::make_unique<DataInspection>(impl->config.state_dir);
     // The loop thread creates files for agents too: private umask, applied by hand.
     ::unshare(CLONE_FS);
     ::umask(0);

@@ -6,6 +6,7 @@
 #include <linux/openat2.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -95,6 +96,8 @@ mode_t umask_of(pid_t tid) {
     return 022;  // the usual default, if procfs no longer shows it
 }
 
+}  // namespace
+
 std::string quote_argv(const std::vector<std::string>& argv, bool truncated) {
     std::string out;
     for (const auto& a : argv) {
@@ -115,8 +118,6 @@ std::string quote_argv(const std::vector<std::string>& argv, bool truncated) {
     if (truncated) out += " …";
     return out;
 }
-
-}  // namespace
 
 // Shared with held_link.cpp (declared in held_call.hpp).
 // Where a relative path starts: the agent's cwd, or the directory behind dirfd.
@@ -597,6 +598,16 @@ Status decode_exec(HeldCall& call, const seccomp_notif& n, const AgentContext& a
     }
     call.argv = std::move(argv->items);
     call.argv_truncated = argv->truncated;
+    const std::uint64_t envp_ptr = n.data.nr == SYS_execveat ? a[3] : a[2];
+    if (envp_ptr != 0) {
+        auto envp = read_remote_string_array(n.pid, envp_ptr, k_max_argv_items, k_max_argv_bytes);
+        if (!envp) {
+            call.immediate_errno = envp.error().code;
+            return {};
+        }
+        call.envp = std::move(envp->items);
+        call.envp_truncated = envp->truncated;
+    }
 
     auto started = start_for(call, *path, dirfd);
     if (!started) return {};
@@ -698,7 +709,61 @@ Result<std::vector<char>> translate_control(const HeldCall& call, std::vector<Un
     return out;
 }
 
+}  // namespace
+
+Result<UniqueFd> reopen_as_agent(const HeldCall& call, const AgentContext& agent, int flags) {
+    if (!call.target.exists || !call.target.object) return fail(ENOENT, "nothing to reopen");
+    auto creds = ScopedCredentials::assume(agent.creds);
+    if (!creds) return std::unexpected(creds.error());
+    char magic[64];
+    std::snprintf(magic, sizeof magic, "/proc/self/fd/%d", call.target.object.get());
+    UniqueFd opened(::open(magic, (flags | O_CLOEXEC | O_NOCTTY) & ~(O_CREAT | O_EXCL | O_NOFOLLOW | O_PATH), 0));
+    if (!opened) return common::fail_errno("open as the agent");
+    return opened;
+}
+
+Result<UniqueFd> sealed_memfd(std::string_view name, std::string_view content) {
+    std::string label(name.substr(0, 200));
+    UniqueFd memfd(::memfd_create(label.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    if (!memfd) return common::fail_errno("memfd_create");
+    for (std::size_t written = 0; written < content.size();) {
+        ssize_t n = ::write(memfd.get(), content.data() + written, content.size() - written);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return common::fail_errno("writing the masked copy");
+        written += static_cast<std::size_t>(n);
+    }
+    if (::fcntl(memfd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+        return common::fail_errno("sealing the masked copy");
+    // A read-only description of its own: the agent's offset and flags are
+    // not shared with this one, and it cannot be reopened for writing.
+    char magic[64];
+    std::snprintf(magic, sizeof magic, "/proc/self/fd/%d", memfd.get());
+    UniqueFd read_only(::open(magic, O_RDONLY | O_CLOEXEC));
+    if (!read_only) return common::fail_errno("reopening the masked copy read-only");
+    return read_only;
+}
+
+namespace {
+
+Result<long> inject_fd(HeldCall& call, const UniqueFd& opened) {
+    seccomp_notif_addfd addfd{};
+    addfd.id = call.id;
+    addfd.flags = SECCOMP_ADDFD_FLAG_SEND;
+    addfd.srcfd = static_cast<__u32>(opened.get());
+    addfd.newfd_flags = (call.open_flags & O_CLOEXEC) ? O_CLOEXEC : 0;
+    int remote = ::ioctl(call.listener_fd, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+    if (remote < 0) {
+        int err = errno;
+        // ENOENT: the call is gone (task killed). Anything else (EMFILE in the
+        // agent...) must still be answered, or the agent would wait forever.
+        if (err != ENOENT) (void)answer_error(call.listener_fd, call.id, err == EBADF ? EIO : err);
+        return common::fail(err, "SECCOMP_IOCTL_NOTIF_ADDFD");
+    }
+    return remote;
+}
+
 Result<long> perform_open(HeldCall& call, const AgentContext& agent) {
+    if (call.prepared) return inject_fd(call, call.prepared);
     UniqueFd opened;
     const int flags = call.open_flags;
     const bool tmpfile = (flags & __O_TMPFILE) == __O_TMPFILE;
@@ -765,20 +830,7 @@ open_failed:
         if (auto r = answer_error(call.listener_fd, call.id, err); !r) return std::unexpected(r.error());
         return -static_cast<long>(err);
     }
-    seccomp_notif_addfd addfd{};
-    addfd.id = call.id;
-    addfd.flags = SECCOMP_ADDFD_FLAG_SEND;
-    addfd.srcfd = static_cast<__u32>(opened.get());
-    addfd.newfd_flags = (flags & O_CLOEXEC) ? O_CLOEXEC : 0;
-    int remote = ::ioctl(call.listener_fd, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
-    if (remote < 0) {
-        int err = errno;
-        // ENOENT: the call is gone (task killed). Anything else (EMFILE in the
-        // agent...) must still be answered, or the agent would wait forever.
-        if (err != ENOENT) (void)answer_error(call.listener_fd, call.id, err == EBADF ? EIO : err);
-        return common::fail(err, "SECCOMP_IOCTL_NOTIF_ADDFD");
-    }
-    return remote;
+    return inject_fd(call, opened);
 }
 
 struct SocketOperation {

@@ -26,6 +26,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.hpp"
@@ -113,9 +114,21 @@ struct HeldCall {
     // the caller then retries on a worker with this cleared.
     bool nonblocking_open_first = false;
 
+    // Set when the fd to hand over was made before the decision was final
+    // (content inspection scans the very fd it injects, or a sealed memfd with
+    // the redacted copy): perform_allowed injects this instead of opening.
+    common::UniqueFd prepared;
+
     // exec
     std::vector<std::string> argv;
     bool argv_truncated = false;
+    // The environment passed to execve, read with the argv (same bounds);
+    // only inspection looks at it: it is never logged or audited.
+    std::vector<std::string> envp;
+    bool envp_truncated = false;
+    // argv with what inspection found redacted: what audit rows and prompts
+    // show instead of argv once it is set (`object` is rebuilt from it too).
+    std::optional<std::vector<std::string>> shown_argv;
 
     // link / rename (held_link.cpp): decided with policy::decide_link on
     // `link`, not with `query`; performed on the objects resolved here.
@@ -143,6 +156,18 @@ struct HeldCall {
 // where blocking is fine (see HeldCall::nonblocking_open_first).
 [[nodiscard]] common::Result<long> perform_allowed(HeldCall& call, const AgentContext& agent);
 
+// Opens the existing object an open call resolved, as the agent, with
+// `flags` (the call's own, or O_RDONLY to look at a file opened for writing),
+// without answering the call. Blocks like open(2) does (leases, FIFOs): run it
+// off the event loop.
+[[nodiscard]] common::Result<common::UniqueFd> reopen_as_agent(const HeldCall& call, const AgentContext& agent,
+                                                               int flags);
+
+// A read-only fd of a sealed memfd (F_SEAL_SEAL|WRITE|SHRINK|GROW) holding
+// `content`: what a masked open hands over. Nobody, the daemon included, can
+// change its bytes after this returns.
+[[nodiscard]] common::Result<common::UniqueFd> sealed_memfd(std::string_view name, std::string_view content);
+
 // Answers with an error (errno > 0) or lets the call proceed.
 [[nodiscard]] common::Status answer_error(int listener_fd, std::uint64_t id, int error_number);
 // Answers with a successful return value.
@@ -167,6 +192,10 @@ struct HeldCall {
 [[nodiscard]] common::Status decode_link(HeldCall& call, const seccomp_notif& notification,
                                          const AgentContext& agent, int root_fd);
 [[nodiscard]] common::Result<long> perform_link(HeldCall& call, const AgentContext& agent);
+
+// argv as a shell would quote it, cut near 2 KiB ("…" when cut or truncated):
+// an exec's object is "PATH [ARGV]".
+[[nodiscard]] std::string quote_argv(const std::vector<std::string>& argv, bool truncated);
 
 // Access bits (policy::AccessBits) that open flags ask for.
 [[nodiscard]] unsigned access_for_open_flags(int flags);
