@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -63,7 +64,8 @@ Audit:
   audit verify [--state-dir DIR]
 Policy:
   policy check FILE...
-  policy explain --policy NAME|FILE [--user USER] open PATH [--access read|write|create]...
+  policy explain --policy NAME|FILE [--user USER] [--session-read CLASS[=N]]...
+                 open PATH [--access read|write|create]...
   policy explain --policy NAME|FILE connect ADDR:PORT | unix:PATH
   policy explain --policy NAME|FILE exec PATH
 Inspection:
@@ -391,10 +393,29 @@ int cmd_policy(const std::vector<std::string>& args) {
     if (args[0] != "explain") return usage_error("policy: unknown subcommand '" + args[0] + "'");
     po::options_description opts;
     opts.add_options()("policy", po::value<std::string>()->default_value("default"))("user", po::value<std::string>())(
-        "access", po::value<std::vector<std::string>>()->composing())("words", po::value<std::vector<std::string>>());
+        "access", po::value<std::vector<std::string>>()->composing())(
+        "session-read", po::value<std::vector<std::string>>()->composing())(
+        "words", po::value<std::vector<std::string>>());
     po::positional_options_description pos;
     pos.add("words", -1);
     auto vm = parse(rest, opts, pos);
+    // --session-read pii.us_ssn=120: as if the session had read that much (session_read rules).
+    policy::DataCounts session_read;
+    for (const auto& item : vm.count("session-read") ? vm["session-read"].as<std::vector<std::string>>()
+                                                     : std::vector<std::string>{}) {
+        const auto eq = item.find('=');
+        const std::string type = item.substr(0, eq);
+        std::uint64_t count = 1;
+        if (eq != std::string::npos) {
+            const std::string number = item.substr(eq + 1);
+            const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), count);
+            if (ec != std::errc() || end != number.data() + number.size() || count == 0)
+                return usage_error("--session-read wants CLASS[=COUNT], e.g. pii.us_ssn=120; got '" + item + "'");
+        }
+        if (!inspect::find_detector(type))
+            return usage_error("--session-read: unknown data class '" + type + "' (airlock scan --list-types)");
+        session_read[type] += count;
+    }
     auto words = vm.count("words") ? vm["words"].as<std::vector<std::string>>() : std::vector<std::string>{};
     if (words.size() != 2) return usage_error("policy explain: want ACTION OBJECT, e.g. 'open /etc/passwd'");
     auto p = load_named_or_file(vm["policy"].as<std::string>(), true);
@@ -449,6 +470,7 @@ int cmd_policy(const std::vector<std::string>& args) {
             else return usage_error("--access is read, write or create");
         }
     }
+    q.session_read = &session_read;
     auto d = p->decide(q, home);
     std::cout << policy::to_string(d.verdict) << " by rule '" << d.rule << "'";
     if (d.verdict == policy::Verdict::deny) std::cout << " (errno " << policy::errno_name(d.error_number ? d.error_number : EACCES) << ")";
@@ -456,6 +478,19 @@ int cmd_policy(const std::vector<std::string>& args) {
         std::cout << " (timeout " << d.ask.timeout.count() / 1000 << "s, then " << policy::to_string(d.ask.on_timeout)
                   << ")";
     std::cout << "\n";
+    if (d.by_session_read) std::cout << "  (matched on what the session has read: --session-read)\n";
+    if (d.inspect) {
+        // The verdict above is what an open with nothing in it gets.
+        std::cout << "  inspects the data first (up to " << policy::size_to_string(d.inspect->limits.max_size)
+                  << "; larger or unscannable: " << policy::to_string(d.inspect->limits.too_large) << "):\n";
+        std::size_t index = 0;
+        for (const auto& c : d.inspect->on_data) {
+            std::cout << "    on_data #" << ++index << ": ";
+            for (std::size_t i = 0; i < c.classes.size(); ++i) std::cout << (i ? ", " : "") << c.classes[i];
+            std::cout << " (at least " << c.min_count << ") -> " << policy::to_string(c.verdict) << "\n";
+        }
+        std::cout << "    nothing of those -> " << policy::to_string(d.verdict) << "\n";
+    }
     if (q.address && q.destination_is_local) {
         const auto address = policy::unmap_ipv4(*q.address);
         const auto loopback = policy::loopback_address(address.family);
