@@ -304,4 +304,61 @@ TEST_F(ScanCli, FindsAValueAcrossChunkBoundariesInLargeFiles) {
     EXPECT_EQ(report.at("stats").at("bytes"), big.size());
 }
 
+TEST_F(ScanCli, ListTypesNamesEveryDetectorOnce) {
+    const Outcome r = scan("--list-types");
+    ASSERT_EQ(r.status, 0) << r.err;
+    std::istringstream lines(r.out);
+    std::set<std::string> ids;
+    std::string line;
+    std::size_t count = 0;
+    while (std::getline(lines, line)) {
+        ++count;
+        const std::string id = line.substr(0, line.find('\t'));
+        EXPECT_TRUE(id.starts_with("pii.") || id.starts_with("secret.")) << line;
+        EXPECT_NE(line.find('\t'), std::string::npos) << line;
+        ids.insert(id);
+    }
+    EXPECT_EQ(ids.size(), count) << "duplicate ids";
+    for (const char* id : {"pii.us_ssn", "pii.email", "pii.credit_card", "secret.github_token", "secret.private_key"})
+        EXPECT_TRUE(ids.contains(id)) << id;
+    // Every listed id is one --types accepts.
+    EXPECT_EQ(scan("--types " + *ids.begin() + " " + quote(clean_)).status, 0);
+}
+
+// `airlock policy explain` shows what an inspecting rule does with data, and
+// a session_read rule only when told what the session read.
+TEST_F(ScanCli, PolicyExplainShowsInspectionAndSessionRead) {
+    const fs::path policy = dir_ / "policy.yaml";
+    write(policy, "version: 1\ndefault: deny\nrules:\n"
+                  "  - name: exfil\n    match: { action: connect, session_read: { classes: [\"pii.*\"], min_count: 10 } }\n"
+                  "    verdict: ask\n"
+                  "  - name: data\n    match: { action: open, path: [\"/srv/**\"] }\n    inspect: true\n"
+                  "    on_data: [{ classes: [\"secret.*\"], verdict: deny }, { classes: [\"pii.*\"], verdict: mask }]\n"
+                  "    verdict: allow\n");
+    auto explain = [&](const std::string& args) {
+        const fs::path out = dir_ / ".out";
+        const std::string cmd = quote(std::string(AIRLOCK_BINARY_DIR) + "/airlock") + " policy explain --policy " +
+                                quote(policy) + " " + args + " >" + quote(out) + " 2>&1";
+        const int raw = std::system(cmd.c_str());
+        Outcome r;
+        r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+        r.out = slurp(out);
+        return r;
+    };
+    Outcome r = explain("open /srv/customers.csv");
+    EXPECT_EQ(r.out,
+              "allow by rule 'data'\n"
+              "  inspects the data first (up to 16 MiB; larger or unscannable: ask):\n"
+              "    on_data #1: secret.* (at least 1) -> deny\n"
+              "    on_data #2: pii.* (at least 1) -> mask\n"
+              "    nothing of those -> allow\n");
+    EXPECT_EQ(explain("connect 93.184.216.34:443").out.rfind("deny by rule 'default'", 0), 0u);
+    EXPECT_EQ(explain("--session-read pii.email=9 connect 93.184.216.34:443").out.rfind("deny by rule 'default'", 0), 0u);
+    r = explain("--session-read pii.email=9 --session-read pii.us_ssn connect 93.184.216.34:443");
+    EXPECT_EQ(r.out.rfind("ask by rule 'exfil'", 0), 0u) << r.out;
+    r = explain("--session-read pii.ssn=3 connect 93.184.216.34:443");
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.out.find("unknown data class 'pii.ssn'"), std::string::npos) << r.out;
+}
+
 }  // namespace
