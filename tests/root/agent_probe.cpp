@@ -159,6 +159,12 @@ int main(int argc, char** argv) {
     auto arg = [&](std::size_t k) -> const char* { return i + k < args.size() ? args[i + k].c_str() : ""; };
 
     if (cmd == "read") return do_read(arg(1));
+    if (cmd == "read-via-opath") {
+        // An O_PATH handle (no data, not inspected) reopened for reading.
+        int fd = ::open(arg(1), O_PATH | O_CLOEXEC);
+        if (fd < 0) return finish("err opath " + errno_name(errno));
+        return do_read(("/proc/self/fd/" + std::to_string(fd)).c_str());
+    }
     if (cmd == "sealed") {
         // What a masked open hands over: seals, and whether writing works.
         int fd = ::open(arg(1), O_RDONLY | O_CLOEXEC);

@@ -276,5 +276,30 @@ TEST_F(InspectionTest, ExecWithATokenInItsArgumentsIsRefused) {
     expect_no_raw_values("daemon log", d.log_text());
 }
 
+// Other ways to the same bytes are inspected too: a symlink, an O_PATH
+// handle reopened through /proc/self/fd, a hard link or rename elsewhere.
+TEST_F(InspectionTest, OtherNamesForInspectedDataAreInspectedOrAsked) {
+    auto& d = start();
+    const std::string masked = work_ + "/masked/people.txt";
+    const std::string expected = "ok Contact [REDACTED:pii.email], SSN ***-**-8451.";
+    ASSERT_EQ(::symlink(masked.c_str(), (work_ + "/data-link").c_str()), 0);
+    EXPECT_EQ(probe({"read", work_ + "/data-link"}), expected) << d.log_text();
+    EXPECT_EQ(probe({"read-via-opath", masked}), expected);
+    EXPECT_EQ(probe({"read", "/proc/self/root" + masked}), expected);
+    // A second name where reads are not inspected goes to a person; denied,
+    // it is not made.
+    auto agent = d.run_probe({"link", masked, work_ + "/plain-copy"});
+    auto pending = d.wait_pending(1);
+    ASSERT_EQ(pending.size(), 1u) << d.log_text();
+    EXPECT_EQ(pending[0]["action"], "link");
+    EXPECT_EQ(pending[0]["data_reason"], "data read only after inspection would get a name that is read without it");
+    ASSERT_EQ(d.cli({"deny", std::to_string(pending[0]["id"].get<std::int64_t>())}).status, 0);
+    EXPECT_EQ(trim(agent.wait().out), "err EACCES");
+    EXPECT_FALSE(std::filesystem::exists(work_ + "/plain-copy"));
+    // Within the inspected tree a rename keeps it inspected: allowed.
+    EXPECT_EQ(probe({"rename", masked, work_ + "/masked/renamed.txt"}), "ok");
+    EXPECT_EQ(probe({"read", work_ + "/masked/renamed.txt"}), expected);
+}
+
 }  // namespace
 }  // namespace airlock::test
