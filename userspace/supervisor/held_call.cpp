@@ -591,23 +591,22 @@ Status decode_exec(HeldCall& call, const seccomp_notif& n, const AgentContext& a
         call.immediate_errno = path.error().code;
         return {};
     }
-    auto argv = read_remote_string_array(n.pid, argv_ptr, k_max_argv_items, k_max_argv_bytes);
-    if (!argv) {
-        call.immediate_errno = argv.error().code;
-        return {};
-    }
-    call.argv = std::move(argv->items);
-    call.argv_truncated = argv->truncated;
-    const std::uint64_t envp_ptr = n.data.nr == SYS_execveat ? a[3] : a[2];
-    if (envp_ptr != 0) {
-        auto envp = read_remote_string_array(n.pid, envp_ptr, k_max_argv_items, k_max_argv_bytes);
-        if (!envp) {
-            call.immediate_errno = envp.error().code;
-            return {};
+    // argv and envp alike: read once, bounded; a bad pointer is the agent's EFAULT.
+    auto read_strings = [&](std::uint64_t ptr, std::vector<std::string>& items, bool& truncated) {
+        if (ptr == 0) return true;
+        auto array = read_remote_string_array(n.pid, ptr, k_max_argv_items, k_max_argv_bytes);
+        if (!array) {
+            call.immediate_errno = array.error().code;
+            return false;
         }
-        call.envp = std::move(envp->items);
-        call.envp_truncated = envp->truncated;
-    }
+        items = std::move(array->items);
+        truncated = array->truncated;
+        return true;
+    };
+    const std::uint64_t envp_ptr = n.data.nr == SYS_execveat ? a[3] : a[2];
+    if (!read_strings(argv_ptr, call.argv, call.argv_truncated) ||
+        !read_strings(envp_ptr, call.envp, call.envp_truncated))
+        return {};
 
     auto started = start_for(call, *path, dirfd);
     if (!started) return {};
