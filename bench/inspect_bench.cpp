@@ -5,6 +5,8 @@
 // The side-by-side comparison with other scanners is bench/compare.sh; for it
 //   inspect_bench --dump-corpus=DIR [--sparse-size=BYTES] [--dense-size=BYTES]
 // writes the generated inputs (DIR/sparse.txt, DIR/dense.csv) and exits, and
+//   inspect_bench --export-patterns
+// prints the detector set as regular expressions for ripgrep (`rg -f`), and
 //   inspect_bench --scan-file=PATH [--list-findings]
 // streams one file through the library in 1 MiB chunks on one thread (as
 // `airlock scan` does, memory bounded) and prints its throughput.
@@ -19,6 +21,7 @@
 #include <random>
 #include <string>
 
+#include "inspect/detectors.hpp"
 #include "inspect/fastpath.hpp"
 #include "inspect/scanner.hpp"
 
@@ -152,6 +155,49 @@ const std::string& dense() {
     return data;
 }
 
+// The detector set as regular expressions ripgrep accepts, one per line, for
+// a like-for-like comparison: the vectorscan heads as they are compiled
+// (the locators' checks after them have no regex form), and for the SIMD
+// detectors, which have no expression, the shapes the fast path looks for.
+// A SIMD detector missing from the table fails the export, so the list
+// cannot silently fall behind the catalogue.
+int export_patterns() {
+    struct Shape {
+        std::string_view id;
+        std::string_view regex;
+    };
+    static constexpr Shape shapes[] = {
+        {"pii.credit_card", R"(\b(?:\d{4}[ -]?){3}\d{1,4}\b|\b\d{4}[ -]?\d{6}[ -]?\d{4,5}\b)"},
+        {"pii.us_ssn", R"(\b\d{3}[- ]\d{2}[- ]\d{4}\b|(?i)\bssn\D{0,20}\d{9}\b)"},
+        {"pii.us_itin", R"(\b9\d{2}[- ]?[5-9]\d[- ]?\d{4}\b)"},
+        {"pii.ca_sin", R"(\b\d{3}[- ]\d{3}[- ]\d{3}\b)"},
+        {"pii.in_aadhaar", R"(\b\d{4}[ -]\d{4}[ -]\d{4}\b)"},
+        {"pii.phone", R"(\(\d{3}\)[ -]?\d{3}[-. ]\d{4}\b|\b\d{3}[-. ]\d{3}[-. ]\d{4}\b|\+\d[\d ]{7,17}\d)"},
+        {"pii.iban", R"(\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b)"},
+        {"pii.uk_nino", R"(\b[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b)"},
+        {"pii.ipv4", R"(\b(?:\d{1,3}\.){3}\d{1,3}\b)"},
+        {"pii.ipv6", R"((?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|(?i)\b(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4})?\b)"},
+        {"pii.email", R"(\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]+\.[A-Za-z]{2,24}\b)"},
+    };
+    for (const airlock::inspect::Detector& d : airlock::inspect::all_detectors()) {
+        if (d.engine == airlock::inspect::Engine::vectorscan) {
+            for (std::string_view head : d.heads) std::printf("%.*s\n", static_cast<int>(head.size()), head.data());
+            continue;
+        }
+        const Shape* shape = nullptr;
+        for (const Shape& s : shapes) {
+            if (s.id == d.id) shape = &s;
+        }
+        if (shape == nullptr) {
+            std::fprintf(stderr, "no regular expression for SIMD detector %.*s\n", static_cast<int>(d.id.size()),
+                         d.id.data());
+            return 1;
+        }
+        std::printf("%.*s\n", static_cast<int>(shape->regex.size()), shape->regex.data());
+    }
+    return 0;
+}
+
 // One file through a stream, 1 MiB at a time; prints bytes, seconds, MB/s
 // and findings (each finding too with --list-findings, for comparing builds).
 int scan_file(const std::string& path, bool list) {
@@ -263,6 +309,7 @@ int main(int argc, char** argv) {
         if (arg.starts_with(sparse_flag)) sparse_size = std::strtoull(argv[i] + sparse_flag.size(), nullptr, 10);
         if (arg.starts_with(dense_flag)) dense_size = std::strtoull(argv[i] + dense_flag.size(), nullptr, 10);
         if (arg == "--list-findings") list = true;
+        if (arg == "--export-patterns") return export_patterns();
         // Instruction set of the numeric fast path (default: the best the CPU has).
         if (arg == "--simd=scalar") airlock::inspect::FastPath::force_simd_level(airlock::inspect::SimdLevel::scalar);
         if (arg == "--simd=sse2") airlock::inspect::FastPath::force_simd_level(airlock::inspect::SimdLevel::sse2);
