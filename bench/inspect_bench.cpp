@@ -2,17 +2,27 @@
 //   sparse  code, logs, prose and CSV with rare findings (what an agent mostly reads)
 //   dense   a CSV where every row holds an email, phone, SSN, card, IP and date of birth
 // plus the per-call cost of a small buffer (an exec's argv and environment).
-// The side-by-side comparison with other scanners is a separate script;
-// `inspect_bench --dump-corpus=DIR` writes the generated inputs
-// (DIR/sparse.txt, DIR/dense.csv) for it and exits.
+// The side-by-side comparison with other scanners is bench/compare.sh; for it
+//   inspect_bench --dump-corpus=DIR [--sparse-size=BYTES] [--dense-size=BYTES]
+// writes the generated inputs (DIR/sparse.txt, DIR/dense.csv) and exits, and
+//   inspect_bench --export-patterns
+// prints the detector set as regular expressions for ripgrep (`rg -f`), and
+//   inspect_bench --scan-file=PATH [--list-findings]
+// streams one file through the library in 1 MiB chunks on one thread (as
+// `airlock scan` does, memory bounded) and prints its throughput.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
 #include <string>
 
+#include "inspect/detectors.hpp"
+#include "inspect/fastpath.hpp"
 #include "inspect/scanner.hpp"
 
 namespace {
@@ -133,13 +143,95 @@ void run_block(benchmark::State& state, const std::string& data, std::vector<std
     state.counters["findings"] = static_cast<double>(findings);
 }
 
+std::size_t sparse_size = std::size_t{32} << 20;
+std::size_t dense_size = std::size_t{8} << 20;
+
 const std::string& sparse() {
-    static const std::string data = sparse_text(std::size_t{32} << 20);
+    static const std::string data = sparse_text(sparse_size);
     return data;
 }
 const std::string& dense() {
-    static const std::string data = dense_csv(std::size_t{8} << 20);
+    static const std::string data = dense_csv(dense_size);
     return data;
+}
+
+// The detector set as regular expressions ripgrep accepts, one per line, for
+// a like-for-like comparison: the vectorscan heads as they are compiled
+// (the locators' checks after them have no regex form), and for the SIMD
+// detectors, which have no expression, the shapes the fast path looks for.
+// A SIMD detector missing from the table fails the export, so the list
+// cannot silently fall behind the catalogue.
+int export_patterns() {
+    struct Shape {
+        std::string_view id;
+        std::string_view regex;
+    };
+    static constexpr Shape shapes[] = {
+        {"pii.credit_card", R"(\b(?:\d{4}[ -]?){3}\d{1,4}\b|\b\d{4}[ -]?\d{6}[ -]?\d{4,5}\b)"},
+        {"pii.us_ssn", R"(\b\d{3}[- ]\d{2}[- ]\d{4}\b|(?i)\bssn\D{0,20}\d{9}\b)"},
+        {"pii.us_itin", R"(\b9\d{2}[- ]?[5-9]\d[- ]?\d{4}\b)"},
+        {"pii.ca_sin", R"(\b\d{3}[- ]\d{3}[- ]\d{3}\b)"},
+        {"pii.in_aadhaar", R"(\b\d{4}[ -]\d{4}[ -]\d{4}\b)"},
+        {"pii.phone", R"(\(\d{3}\)[ -]?\d{3}[-. ]\d{4}\b|\b\d{3}[-. ]\d{3}[-. ]\d{4}\b|\+\d[\d ]{7,17}\d)"},
+        {"pii.iban", R"(\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b)"},
+        {"pii.uk_nino", R"(\b[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b)"},
+        {"pii.ipv4", R"(\b(?:\d{1,3}\.){3}\d{1,3}\b)"},
+        {"pii.ipv6", R"((?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|(?i)\b(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4})?\b)"},
+        {"pii.email", R"(\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]+\.[A-Za-z]{2,24}\b)"},
+    };
+    for (const airlock::inspect::Detector& d : airlock::inspect::all_detectors()) {
+        if (d.engine == airlock::inspect::Engine::vectorscan) {
+            for (std::string_view head : d.heads) std::printf("%.*s\n", static_cast<int>(head.size()), head.data());
+            continue;
+        }
+        const Shape* shape = nullptr;
+        for (const Shape& s : shapes) {
+            if (s.id == d.id) shape = &s;
+        }
+        if (shape == nullptr) {
+            std::fprintf(stderr, "no regular expression for SIMD detector %.*s\n", static_cast<int>(d.id.size()),
+                         d.id.data());
+            return 1;
+        }
+        std::printf("%.*s\n", static_cast<int>(shape->regex.size()), shape->regex.data());
+    }
+    return 0;
+}
+
+// One file through a stream, 1 MiB at a time; prints bytes, seconds, MB/s
+// and findings (each finding too with --list-findings, for comparing builds).
+int scan_file(const std::string& path, bool list) {
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (file == nullptr) {
+        std::perror(path.c_str());
+        return 2;
+    }
+    Session session = make_session();
+    std::string buffer(std::size_t{1} << 20, '\0');
+    const auto started = std::chrono::steady_clock::now();
+    auto stream = session.open_stream();
+    if (!stream) return 2;
+    for (;;) {
+        const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), file);
+        if (n == 0) break;
+        if (!stream->feed(std::string_view(buffer.data(), n))) return 2;
+    }
+    std::fclose(file);
+    auto result = stream->finish();
+    if (!result) return 2;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (list) {
+        for (const auto& f : result->findings) {
+            std::printf("%.*s %llu %u %llu %s %.2f %d %s\n", static_cast<int>(f.type.size()), f.type.data(),
+                        static_cast<unsigned long long>(f.offset), f.length, static_cast<unsigned long long>(f.line),
+                        f.preview.c_str(), static_cast<double>(f.confidence), f.test_value ? 1 : 0,
+                        f.keyed_hash.c_str());
+        }
+    }
+    std::printf("bytes=%llu seconds=%.4f MB/s=%.1f findings=%zu\n",
+                static_cast<unsigned long long>(result->bytes_scanned), seconds,
+                static_cast<double>(result->bytes_scanned) / seconds / 1e6, result->findings.size());
+    return 0;
 }
 
 void BM_BlockSparse(benchmark::State& state) { run_block(state, sparse()); }
@@ -204,14 +296,37 @@ BENCHMARK(BM_CompileDatabases)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 int main(int argc, char** argv) {
     constexpr std::string_view dump_flag = "--dump-corpus=";
+    constexpr std::string_view scan_flag = "--scan-file=";
+    constexpr std::string_view sparse_flag = "--sparse-size=";
+    constexpr std::string_view dense_flag = "--dense-size=";
+    std::string dump_dir;
+    std::string scan_path;
+    bool list = false;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
-        if (!arg.starts_with(dump_flag)) continue;
-        const std::string dir(arg.substr(dump_flag.size()));
-        std::ofstream(dir + "/sparse.txt", std::ios::binary) << sparse();
-        std::ofstream(dir + "/dense.csv", std::ios::binary) << dense();
+        if (arg.starts_with(dump_flag)) dump_dir = arg.substr(dump_flag.size());
+        if (arg.starts_with(scan_flag)) scan_path = arg.substr(scan_flag.size());
+        if (arg.starts_with(sparse_flag)) sparse_size = std::strtoull(argv[i] + sparse_flag.size(), nullptr, 10);
+        if (arg.starts_with(dense_flag)) dense_size = std::strtoull(argv[i] + dense_flag.size(), nullptr, 10);
+        if (arg == "--list-findings") list = true;
+        if (arg == "--export-patterns") return export_patterns();
+        // Instruction set of the numeric fast path (default: the best the CPU has).
+        if (arg == "--simd=scalar") airlock::inspect::FastPath::force_simd_level(airlock::inspect::SimdLevel::scalar);
+        if (arg == "--simd=sse2") airlock::inspect::FastPath::force_simd_level(airlock::inspect::SimdLevel::sse2);
+        if (arg == "--simd=avx2") airlock::inspect::FastPath::force_simd_level(airlock::inspect::SimdLevel::avx2);
+    }
+    if (!scan_path.empty()) return scan_file(scan_path, list);
+    if (!dump_dir.empty()) {
+        std::ofstream(dump_dir + "/sparse.txt", std::ios::binary) << sparse();
+        std::ofstream(dump_dir + "/dense.csv", std::ios::binary) << dense();
         return 0;
     }
+    std::vector<char*> args;  // without our own flags, which Google Benchmark would reject
+    for (int i = 0; i < argc; ++i) {
+        if (!std::string_view(argv[i]).starts_with("--simd=")) args.push_back(argv[i]);
+    }
+    argc = static_cast<int>(args.size());
+    argv = args.data();
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();

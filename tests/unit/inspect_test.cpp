@@ -878,13 +878,14 @@ TEST(InspectDetectors, SimdLevelsAgree) {
     }
     text += random_string(100000, "0123456789 .-:+()ABCDEFabcdef@\n", 91);
     std::vector<std::string> outcomes;
-    for (SimdLevel level : {SimdLevel::scalar, SimdLevel::sse2, SimdLevel::avx2}) {
+    for (SimdLevel level : {SimdLevel::scalar, SimdLevel::sse2, SimdLevel::avx2, SimdLevel::avx512}) {
         FastPath::force_simd_level(level);
         outcomes.push_back(describe(scan(text), text));
     }
     FastPath::force_simd_level(SimdLevel::best);
     EXPECT_EQ(outcomes[0], outcomes[1]);
     EXPECT_EQ(outcomes[0], outcomes[2]);
+    EXPECT_EQ(outcomes[0], outcomes[3]);
 }
 
 // --- Streaming ------------------------------------------------------------------------

@@ -794,6 +794,12 @@ std::size_t detector_index(const Detector& detector) noexcept {
 
 std::string normalize_value(const Detector& detector, std::string_view raw) {
     std::string out;
+    normalize_into(detector, raw, out);
+    return out;
+}
+
+void normalize_into(const Detector& detector, std::string_view raw, std::string& out) {
+    out.clear();
     switch (detector.normalize) {
         case Normalize::raw: out.assign(raw); break;
         case Normalize::digits:
@@ -807,7 +813,6 @@ std::string normalize_value(const Detector& detector, std::string_view raw) {
             }
             break;
     }
-    return out;
 }
 
 bool phone_digits_valid(std::string_view digits) noexcept {

@@ -116,6 +116,8 @@ struct Detector {
 
 // The normalized form used for validation, hashing and allowlists.
 [[nodiscard]] std::string normalize_value(const Detector& detector, std::string_view raw);
+// The same into `out` (cleared first), reusing its capacity: once per finding.
+void normalize_into(const Detector& detector, std::string_view raw, std::string& out);
 
 // masked_preview() for a detector already at hand (no lookup by id).
 [[nodiscard]] std::string masked_preview(const Detector& detector, std::string_view raw);

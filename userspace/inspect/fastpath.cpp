@@ -21,59 +21,42 @@ namespace {
 constexpr std::size_t npos = std::string_view::npos;
 constexpr std::size_t block = 64;
 
-// One bit per byte of a 64-byte block, bit i for byte i.
-//   quick  every block: no digit, colon or '@' means nothing can end in it
-//          (most blocks of prose and code)
-//   core   blocks with a digit: the shapes of numbers
-//   hexw   blocks with a colon: IPv6 groups and the token edges around them
-struct Quick {
+// One bit per byte of a 64-byte block, bit i for byte i. `digit`, `colon`
+// and `at` are enough to rule out most blocks of prose and code (nothing
+// can be triggered in a block without one of them); the rest describe the
+// shapes of numbers (upper..plus) and the token edges of IPv6 groups
+// (hex, word: [A-Za-z0-9_]).
+struct Masks {
     std::uint64_t digit = 0;
     std::uint64_t colon = 0;
     std::uint64_t at = 0;
-};
-struct Core {
     std::uint64_t upper = 0;
     std::uint64_t dot = 0;
     std::uint64_t space = 0;
     std::uint64_t dash = 0;
     std::uint64_t plus = 0;
-};
-struct HexWord {
     std::uint64_t hex = 0;
-    std::uint64_t word = 0;  // [A-Za-z0-9_]
+    std::uint64_t word = 0;
+    std::uint64_t region = 0;  // bytes a number's region spans: digits, " -.+()"
+    bool full = true;  // false: only digit, colon and at were computed (all zero)
 };
 
-Quick quick_scalar(const char* p) {
-    Quick q;
-    for (unsigned i = 0; i < block; ++i) {
-        const std::uint64_t bit = std::uint64_t{1} << i;
-        if (is_digit(p[i])) q.digit |= bit;
-        if (p[i] == ':') q.colon |= bit;
-        if (p[i] == '@') q.at |= bit;
-    }
-    return q;
-}
-
-Core core_scalar(const char* p) {
-    Core m;
+Masks classify_scalar(const char* p) {
+    Masks m;
     for (unsigned i = 0; i < block; ++i) {
         const char c = p[i];
         const std::uint64_t bit = std::uint64_t{1} << i;
+        if (is_digit(c)) m.digit |= bit;
+        if (c == ':') m.colon |= bit;
+        if (c == '@') m.at |= bit;
         if (is_upper(c)) m.upper |= bit;
         if (c == '.') m.dot |= bit;
         if (c == ' ') m.space |= bit;
         if (c == '-') m.dash |= bit;
         if (c == '+') m.plus |= bit;
-    }
-    return m;
-}
-
-HexWord hexword_scalar(const char* p) {
-    HexWord m;
-    for (unsigned i = 0; i < block; ++i) {
-        const std::uint64_t bit = std::uint64_t{1} << i;
-        if (is_hex(p[i])) m.hex |= bit;
-        if (is_word(p[i])) m.word |= bit;
+        if (is_hex(c)) m.hex |= bit;
+        if (is_word(c)) m.word |= bit;
+        if (is_digit(c) || c == ' ' || c == '-' || c == '.' || c == '+' || c == '(' || c == ')') m.region |= bit;
     }
     return m;
 }
@@ -90,101 +73,117 @@ inline std::uint32_t equal_mask_sse2(__m128i v, char c) {
     return static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c))));
 }
 
-inline __m128i load16(const char* p, unsigned part) {
-    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * part));
-}
-
-Quick quick_sse2(const char* p) {
-    Quick q;
+Masks classify_sse2(const char* p) {
+    Masks m;
     for (unsigned part = 0; part < 4; ++part) {
-        const __m128i v = load16(p, part);
-        q.digit |= std::uint64_t{range_mask_sse2(v, '0', '9')} << (16 * part);
-        q.colon |= std::uint64_t{equal_mask_sse2(v, ':')} << (16 * part);
-        q.at |= std::uint64_t{equal_mask_sse2(v, '@')} << (16 * part);
-    }
-    return q;
-}
-
-Core core_sse2(const char* p) {
-    Core m;
-    for (unsigned part = 0; part < 4; ++part) {
-        const __m128i v = load16(p, part);
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * part));
+        const __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
         const unsigned shift = 16 * part;
+        const std::uint32_t digit = range_mask_sse2(v, '0', '9');
+        m.digit |= std::uint64_t{digit} << shift;
+        m.colon |= std::uint64_t{equal_mask_sse2(v, ':')} << shift;
+        m.at |= std::uint64_t{equal_mask_sse2(v, '@')} << shift;
         m.upper |= std::uint64_t{range_mask_sse2(v, 'A', 'Z')} << shift;
         m.dot |= std::uint64_t{equal_mask_sse2(v, '.')} << shift;
         m.space |= std::uint64_t{equal_mask_sse2(v, ' ')} << shift;
         m.dash |= std::uint64_t{equal_mask_sse2(v, '-')} << shift;
         m.plus |= std::uint64_t{equal_mask_sse2(v, '+')} << shift;
-    }
-    return m;
-}
-
-HexWord hexword_sse2(const char* p) {
-    HexWord m;
-    for (unsigned part = 0; part < 4; ++part) {
-        const __m128i v = load16(p, part);
-        const __m128i folded = _mm_or_si128(v, _mm_set1_epi8(0x20));
-        const unsigned shift = 16 * part;
-        const std::uint32_t digit = range_mask_sse2(v, '0', '9');
         m.hex |= std::uint64_t{digit | range_mask_sse2(folded, 'a', 'f')} << shift;
         m.word |= std::uint64_t{digit | range_mask_sse2(folded, 'a', 'z') | equal_mask_sse2(v, '_')} << shift;
+        m.region |= std::uint64_t{equal_mask_sse2(v, '(') | equal_mask_sse2(v, ')')} << shift;
     }
+    m.region |= m.digit | m.space | m.dash | m.dot | m.plus;
     return m;
 }
 
-__attribute__((target("avx2"))) inline std::uint64_t range_mask_avx2(const char* p, char lo, char hi, bool fold) {
-    std::uint64_t out = 0;
-    for (unsigned part = 0; part < 2; ++part) {
-        __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * part));
-        if (fold) v = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
-        const __m256i shifted = _mm256_sub_epi8(v, _mm256_set1_epi8(lo));
-        const __m256i limit = _mm256_set1_epi8(static_cast<char>(hi - lo));
-        const auto bits = static_cast<std::uint32_t>(
-            _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(shifted, limit), shifted)));
-        out |= std::uint64_t{bits} << (32 * part);
-    }
-    return out;
+__attribute__((target("avx2"))) inline std::uint64_t range_mask_avx2(__m256i low, __m256i high, char lo, char hi) {
+    const __m256i base = _mm256_set1_epi8(lo);
+    const __m256i limit = _mm256_set1_epi8(static_cast<char>(hi - lo));
+    const __m256i low_shifted = _mm256_sub_epi8(low, base);
+    const __m256i high_shifted = _mm256_sub_epi8(high, base);
+    const auto low_bits = static_cast<std::uint32_t>(
+        _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(low_shifted, limit), low_shifted)));
+    const auto high_bits = static_cast<std::uint32_t>(
+        _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(high_shifted, limit), high_shifted)));
+    return std::uint64_t{low_bits} | (std::uint64_t{high_bits} << 32);
 }
 
-__attribute__((target("avx2"))) inline std::uint64_t equal_mask_avx2(const char* p, char c) {
+__attribute__((target("avx2"))) inline std::uint64_t equal_mask_avx2(__m256i low, __m256i high, char c) {
     const __m256i needle = _mm256_set1_epi8(c);
-    const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
     const auto low_bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(low, needle)));
     const auto high_bits = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(high, needle)));
     return std::uint64_t{low_bits} | (std::uint64_t{high_bits} << 32);
 }
 
-__attribute__((target("avx2"))) Quick quick_avx2(const char* p) {
-    return Quick{range_mask_avx2(p, '0', '9', false), equal_mask_avx2(p, ':'), equal_mask_avx2(p, '@')};
+__attribute__((target("avx2"))) inline Masks classify_avx2(const char* p, bool lazy) {
+    const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
+    Masks m;
+    m.digit = range_mask_avx2(low, high, '0', '9');
+    m.colon = equal_mask_avx2(low, high, ':');
+    m.at = equal_mask_avx2(low, high, '@');
+    if (lazy && (m.digit | m.colon | m.at) == 0) {
+        m.full = false;  // prose: nothing can be triggered here; the rest only if the next block asks
+        return m;
+    }
+    const __m256i case_bit = _mm256_set1_epi8(0x20);
+    const __m256i low_folded = _mm256_or_si256(low, case_bit);
+    const __m256i high_folded = _mm256_or_si256(high, case_bit);
+    m.upper = range_mask_avx2(low, high, 'A', 'Z');
+    m.dot = equal_mask_avx2(low, high, '.');
+    m.space = equal_mask_avx2(low, high, ' ');
+    m.dash = equal_mask_avx2(low, high, '-');
+    m.plus = equal_mask_avx2(low, high, '+');
+    m.hex = m.digit | range_mask_avx2(low_folded, high_folded, 'a', 'f');
+    m.word = m.digit | range_mask_avx2(low_folded, high_folded, 'a', 'z') | equal_mask_avx2(low, high, '_');
+    m.region = m.digit | m.space | m.dash | m.dot | m.plus | equal_mask_avx2(low, high, '(') |
+               equal_mask_avx2(low, high, ')');
+    return m;
 }
 
-__attribute__((target("avx2"))) Core core_avx2(const char* p) {
-    return Core{range_mask_avx2(p, 'A', 'Z', false), equal_mask_avx2(p, '.'), equal_mask_avx2(p, ' '),
-                equal_mask_avx2(p, '-'), equal_mask_avx2(p, '+')};
+#define AIRLOCK_AVX512 __attribute__((target("avx512f,avx512bw")))
+
+AIRLOCK_AVX512 inline std::uint64_t range_mask_avx512(__m512i v, char lo, char hi) {
+    return _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8(lo)),
+                                  _mm512_set1_epi8(static_cast<char>(hi - lo)));
 }
 
-__attribute__((target("avx2"))) HexWord hexword_avx2(const char* p) {
-    const std::uint64_t digit = range_mask_avx2(p, '0', '9', false);
-    return HexWord{digit | range_mask_avx2(p, 'a', 'f', true),
-                   digit | range_mask_avx2(p, 'a', 'z', true) | equal_mask_avx2(p, '_')};
+AIRLOCK_AVX512 inline std::uint64_t equal_mask_avx512(__m512i v, char c) {
+    return _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(c));
+}
+
+AIRLOCK_AVX512 inline Masks classify_avx512(const char* p, bool lazy) {
+    const __m512i v = _mm512_loadu_si512(p);
+    Masks m;
+    m.digit = range_mask_avx512(v, '0', '9');
+    m.colon = equal_mask_avx512(v, ':');
+    m.at = equal_mask_avx512(v, '@');
+    if (lazy && (m.digit | m.colon | m.at) == 0) {
+        m.full = false;  // prose: nothing can be triggered here; the rest only if the next block asks
+        return m;
+    }
+    const __m512i folded = _mm512_or_si512(v, _mm512_set1_epi8(0x20));
+    m.upper = range_mask_avx512(v, 'A', 'Z');
+    m.dot = equal_mask_avx512(v, '.');
+    m.space = equal_mask_avx512(v, ' ');
+    m.dash = equal_mask_avx512(v, '-');
+    m.plus = equal_mask_avx512(v, '+');
+    m.hex = m.digit | range_mask_avx512(folded, 'a', 'f');
+    m.word = m.digit | range_mask_avx512(folded, 'a', 'z') | equal_mask_avx512(v, '_');
+    m.region = m.digit | m.space | m.dash | m.dot | m.plus | equal_mask_avx512(v, '(') | equal_mask_avx512(v, ')');
+    return m;
 }
 #endif
-
-struct Classifier {
-    Quick (*quick)(const char*);
-    Core (*core)(const char*);
-    HexWord (*hexword)(const char*);
-};
 
 std::atomic<SimdLevel> forced_level{SimdLevel::best};
 
 SimdLevel resolve_level(SimdLevel requested) {
 #ifdef AIRLOCK_INSPECT_X86
-    if (requested == SimdLevel::best) {
-        return __builtin_cpu_supports("avx2") ? SimdLevel::avx2 : SimdLevel::sse2;
-    }
-    if (requested == SimdLevel::avx2 && !__builtin_cpu_supports("avx2")) return SimdLevel::sse2;
+    const bool avx2 = __builtin_cpu_supports("avx2");
+    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    if (requested == SimdLevel::best) return avx512 ? SimdLevel::avx512 : (avx2 ? SimdLevel::avx2 : SimdLevel::sse2);
+    if (requested == SimdLevel::avx512 && !avx512) requested = SimdLevel::avx2;
+    if (requested == SimdLevel::avx2 && !avx2) return SimdLevel::sse2;
     return requested;
 #else
     (void)requested;
@@ -192,20 +191,190 @@ SimdLevel resolve_level(SimdLevel requested) {
 #endif
 }
 
-Classifier classifier(SimdLevel level) {
-    switch (level) {
-#ifdef AIRLOCK_INSPECT_X86
-        case SimdLevel::avx2: return {quick_avx2, core_avx2, hexword_avx2};
-        case SimdLevel::sse2: return {quick_sse2, core_sse2, hexword_sse2};
-#endif
-        default: return {quick_scalar, core_scalar, hexword_scalar};
-    }
-}
-
 // Bits of `cur` moved k bytes later, filled from the previous block: bit i
 // of the result says whether byte i-k had the property.
-inline std::uint64_t earlier(std::uint64_t cur, std::uint64_t prev, unsigned k) {
+[[gnu::always_inline]] inline std::uint64_t earlier(std::uint64_t cur, std::uint64_t prev, unsigned k) {
     return (cur << k) | (prev >> (64 - k));
+}
+
+// Which trigger kinds the enabled detectors need.
+struct Wants {
+    bool digits = false;  // cards, SSNs, ITINs, SINs, Aadhaar, phones, IPv4
+    bool alpha = false;   // IBAN, NINO: capitals before digits
+    bool nino = false;    // "AB 12 ...": a NINO may put a space after its letters
+    bool v6 = false;
+    bool email = false;
+};
+
+// Trigger positions of one block, by kind.
+struct Triggers {
+    std::uint64_t digit = 0;
+    std::uint64_t alpha = 0;
+    std::uint64_t spaced_alpha = 0;
+    std::uint64_t v6 = 0;
+    std::uint64_t email = 0;
+    [[nodiscard]] std::uint64_t any() const { return digit | alpha | spaced_alpha | v6 | email; }
+};
+
+// Whether the block's triggers read the previous block's full masks.
+[[gnu::always_inline]] inline bool needs_previous(const Masks& m, const Wants& w) {
+    return ((w.digits || w.alpha) && m.digit != 0) || (w.v6 && m.colon != 0);
+}
+
+// The shapes worth a closer look, from a block's masks and those of the
+// block before it (`p`, full whenever needs_previous()).
+[[gnu::always_inline]] inline Triggers triggers_of(const Masks& m, const Masks& p, const Wants& w) {
+    Triggers t;
+    const auto e = [](std::uint64_t cur, std::uint64_t prev, unsigned k) { return earlier(cur, prev, k); };
+    const std::uint64_t D = m.digit;
+    const std::uint64_t pD = p.digit;
+    if (w.email) t.email = m.at;
+    if ((w.digits || w.alpha) && D != 0) {
+        const std::uint64_t two_digits = D & e(D, pD, 1);
+        if (w.digits) {
+            const std::uint64_t three = two_digits & e(D, pD, 2);
+            const std::uint64_t run4 = three & e(D, pD, 3);
+            // 046 454 286: the only shape without a four-digit run.
+            const std::uint64_t three_three =
+                three & e(m.space | m.dash, p.space | p.dash, 3) & e(D, pD, 4) & e(D, pD, 5) & e(D, pD, 6);
+            // +33 1 23 45 67 89: E.164 written in pairs.
+            const std::uint64_t plus_digit = D & e(m.plus, p.plus, 1);
+            // Two "d.d" within an octet of each other: a dotted quad, not a decimal.
+            const std::uint64_t dotted = D & e(m.dot, p.dot, 1) & e(D, pD, 2);
+            const std::uint64_t previous_dotted = pD & (p.dot << 1) & (pD << 2);  // within the previous block
+            const std::uint64_t dotted_twice =
+                dotted & (e(dotted, previous_dotted, 2) | e(dotted, previous_dotted, 3) | e(dotted, previous_dotted, 4));
+            t.digit = run4 | three_three | plus_digit | dotted_twice;
+        }
+        if (w.alpha) {
+            t.alpha = two_digits & e(m.upper, p.upper, 2) & e(m.upper, p.upper, 3);
+            if (w.nino) t.spaced_alpha = two_digits & e(m.space, p.space, 2) & e(m.upper, p.upper, 3) & e(m.upper, p.upper, 4);
+        }
+    }
+    const std::uint64_t C = m.colon;
+    if (w.v6 && C != 0) {
+        const std::uint64_t H = m.hex;
+        const std::uint64_t pH = p.hex;
+        // A token edge (not a word byte, or a colon) k bytes back.
+        const std::uint64_t edge = ~m.word | C;
+        const std::uint64_t pedge = ~p.word | p.colon;
+        const std::uint64_t h2 = e(H, pH, 2);
+        const std::uint64_t h23 = h2 & e(H, pH, 3);
+        const std::uint64_t h234 = h23 & e(H, pH, 4);
+        const std::uint64_t h2345 = h234 & e(H, pH, 5);
+        // "::" after at most four hex digits that start a token: fe80::, db8::, ::1 (not std::).
+        const std::uint64_t clean_before = e(edge, pedge, 2) | (h2 & e(edge, pedge, 3)) | (h23 & e(edge, pedge, 4)) |
+                                           (h234 & e(edge, pedge, 5)) | (h2345 & e(edge, pedge, 6));
+        const std::uint64_t double_colon = C & e(C, p.colon, 1) & clean_before;
+        // "hhhh:" as a whole group: 2001:0db8:...
+        const std::uint64_t full_group = C & e(H, pH, 1) & h234 & e(edge, pedge, 5);
+        t.v6 = double_colon | full_group;
+    }
+    return t;
+}
+
+// digits_at()'s first test, done here for every digit trigger of a block at
+// once: most sit in a region (a run of digits and " -.+()") with too few
+// digits for any shape (a year, a time, a counter). When that region starts
+// and ends inside the block, two popcounts tell, and the trigger is dropped:
+// digits_at() would return at once, and the later triggers its answer
+// would skip lie in the same region and are dropped too. Regions that
+// touch a block edge, or end where the bytes after them may not have
+// arrived (`defer_from`, relative to the block), are left to digits_at().
+[[gnu::always_inline]] inline std::uint64_t drop_short_regions(std::uint64_t digit_triggers, const Masks& m,
+                                                               std::size_t defer_from) {
+    std::uint64_t kept = 0;
+    for (std::uint64_t rest = digit_triggers; rest != 0; rest &= rest - 1) {
+        const std::uint64_t bit = rest & (~rest + 1);
+        const std::uint64_t gaps_below = ~m.region & (bit - 1);
+        const std::uint64_t gaps_above = ~m.region & ~((bit - 1) | bit);
+        if (gaps_below == 0 || gaps_above == 0) {
+            kept |= bit;
+            continue;
+        }
+        const auto start = static_cast<unsigned>(64 - __builtin_clzll(gaps_below));
+        const auto end = static_cast<unsigned>(__builtin_ctzll(gaps_above));
+        if (end >= defer_from) {
+            kept |= bit;
+            continue;
+        }
+        const std::uint64_t span = ((std::uint64_t{1} << end) - 1) & ~((std::uint64_t{1} << start) - 1);
+        const auto digits = __builtin_popcountll(m.digit & span);
+        const auto dots = __builtin_popcountll(m.dot & span);
+        const bool plus = (m.plus & span) != 0;
+        if (digits >= 9 || (plus && digits >= 8) || (dots >= 3 && digits >= 4)) kept |= bit;
+    }
+    return kept;
+}
+
+// Classifies the 64-byte blocks at [pos, end) (end - pos a multiple of 64)
+// until one has a trigger: returns its position (`found` holds its
+// triggers), or `end`. `previous` holds the masks of the block before `pos`
+// and `previous_bytes` its bytes (a lazily classified block is completed
+// from them when the next one needs it); both move along.
+using FindFn = std::size_t (*)(const char* data, std::size_t pos, std::size_t end, std::size_t defer_from,
+                               Masks& previous, const char*& previous_bytes, const Wants& wants, Triggers& found);
+
+// One loop per instruction set, so that the classifier is inlined into it.
+#define AIRLOCK_FAST_PATH_FIND_LOOP(classify_lazy, classify_full)                  \
+    for (; pos < end; pos += block) {                                              \
+        const char* p = data + pos;                                                \
+        const Masks m = classify_lazy;                                             \
+        if (!m.full) { /* no digit, colon or '@': no trigger */                    \
+            previous = m;                                                          \
+            previous_bytes = p;                                                    \
+            continue;                                                              \
+        }                                                                          \
+        if (!previous.full && needs_previous(m, wants)) {                          \
+            const char* q = previous_bytes;                                        \
+            previous = classify_full;                                              \
+        }                                                                          \
+        Triggers t = triggers_of(m, previous, wants);                              \
+        if (t.digit != 0) {                                                        \
+            t.digit = drop_short_regions(t.digit, m, defer_from > pos ? defer_from - pos : 0); \
+        }                                                                          \
+        previous = m;                                                              \
+        previous_bytes = p;                                                        \
+        if (t.any() != 0) {                                                        \
+            found = t;                                                             \
+            return pos;                                                            \
+        }                                                                          \
+    }                                                                              \
+    return end;
+
+std::size_t find_scalar(const char* data, std::size_t pos, std::size_t end, std::size_t defer_from, Masks& previous,
+                        const char*& previous_bytes, const Wants& wants, Triggers& found) {
+    AIRLOCK_FAST_PATH_FIND_LOOP(classify_scalar(p), classify_scalar(q))
+}
+
+#ifdef AIRLOCK_INSPECT_X86
+std::size_t find_sse2(const char* data, std::size_t pos, std::size_t end, std::size_t defer_from, Masks& previous,
+                      const char*& previous_bytes, const Wants& wants, Triggers& found) {
+    AIRLOCK_FAST_PATH_FIND_LOOP(classify_sse2(p), classify_sse2(q))
+}
+
+__attribute__((target("avx2"))) std::size_t find_avx2(const char* data, std::size_t pos, std::size_t end,
+                                                       std::size_t defer_from, Masks& previous, const char*& previous_bytes,
+                                                       const Wants& wants, Triggers& found) {
+    AIRLOCK_FAST_PATH_FIND_LOOP(classify_avx2(p, true), classify_avx2(q, false))
+}
+
+AIRLOCK_AVX512 std::size_t find_avx512(const char* data, std::size_t pos, std::size_t end, std::size_t defer_from, Masks& previous,
+                                       const char*& previous_bytes, const Wants& wants, Triggers& found) {
+    AIRLOCK_FAST_PATH_FIND_LOOP(classify_avx512(p, true), classify_avx512(q, false))
+}
+#endif
+#undef AIRLOCK_FAST_PATH_FIND_LOOP
+
+FindFn finder(SimdLevel level) {
+    switch (level) {
+#ifdef AIRLOCK_INSPECT_X86
+        case SimdLevel::avx512: return find_avx512;
+        case SimdLevel::avx2: return find_avx2;
+        case SimdLevel::sse2: return find_sse2;
+#endif
+        default: return find_scalar;
+    }
 }
 
 bool is_region_char(char c) {
@@ -334,124 +503,44 @@ bool FastPathScan::emit(const Detector* detector, std::size_t start, std::size_t
     return true;
 }
 
-// The masks of one block, computed as far as the block needs them.
-struct BlockMasks {
-    Quick quick;
-    Core core;
-    HexWord hexword;
-    bool has_core = false;
-    bool has_hexword = false;
-};
-
 std::size_t FastPathScan::run(std::size_t from) {
-    const Classifier classify = classifier(resolve_level(forced_level.load(std::memory_order_relaxed)));
-    const bool want_digits = e_.card_ || e_.ssn_ || e_.itin_ || e_.sin_ || e_.aadhaar_ || e_.phone_ || e_.ipv4_;
-    const bool want_alpha = e_.iban_ || e_.nino_;
-    const bool want_v6 = e_.ipv6_ != nullptr;
-    const bool want_email = e_.email_ != nullptr;
-    const bool want_numbers = want_digits || want_alpha;
+    const FindFn find = finder(resolve_level(forced_level.load(std::memory_order_relaxed)));
+    Wants wants;
+    wants.digits = e_.card_ || e_.ssn_ || e_.itin_ || e_.sin_ || e_.aadhaar_ || e_.phone_ || e_.ipv4_;
+    wants.alpha = e_.iban_ || e_.nino_;
+    wants.nino = e_.nino_ != nullptr;
+    wants.v6 = e_.ipv6_ != nullptr;
+    wants.email = e_.email_ != nullptr;
 
     // The block before the current one, for shapes that straddle the
     // boundary. At `from` it is the real bytes before it (up to 8 matter).
-    BlockMasks previous;
-    const char* previous_bytes = nullptr;
     alignas(64) char prefix[block] = {};
-    {
-        const std::size_t have = std::min<std::size_t>(from, 8);
-        std::memcpy(prefix + block - have, d_.data() + from - have, have);
-        previous_bytes = prefix;
-        previous.quick = classify.quick(prefix);
-    }
-    // Lazily completes a block's masks (the previous block may have been
-    // looked at only by the quick test).
-    auto need_core = [&](BlockMasks& m, const char* bytes) {
-        if (!m.has_core) {
-            m.core = classify.core(bytes);
-            m.has_core = true;
-        }
-    };
-    auto need_hexword = [&](BlockMasks& m, const char* bytes) {
-        if (!m.has_hexword) {
-            m.hexword = classify.hexword(bytes);
-            m.has_hexword = true;
-        }
-    };
+    const std::size_t have = std::min<std::size_t>(from, 8);
+    std::memcpy(prefix + block - have, d_.data() + from - have, have);
+    Masks previous = classify_scalar(prefix);
+    const char* previous_bytes = prefix;
 
-    std::size_t skip_until = from;
+    const std::size_t full_end = from + (n_ - from) / block * block;
+    // digits_at() defers a region ending at n_ - 1 or later (relative to `data`).
+    const std::size_t defer_from = complete_ ? SIZE_MAX : n_ - 1;
     alignas(64) char tail[block];
-    for (std::size_t pos = from; pos < n_; pos += block) {
-        const std::size_t available = n_ - pos;
-        const char* p = d_.data() + pos;
-        if (available < block) {
+    std::size_t skip_until = from;
+    std::size_t pos = from;
+    while (pos < n_) {
+        Triggers found;
+        std::size_t available = block;
+        if (pos < full_end) {
+            pos = find(d_.data(), pos, full_end, defer_from, previous, previous_bytes, wants, found);
+            if (pos == full_end) continue;
+        } else {
+            // The last, partial block: classified from a zero-padded copy.
+            available = n_ - pos;
             std::memset(tail, 0, block);
-            std::memcpy(tail, p, available);
-            p = tail;
+            std::memcpy(tail, d_.data() + pos, available);
+            if (find(tail, 0, block, defer_from - pos, previous, previous_bytes, wants, found) == block) break;
         }
-        BlockMasks m;
-        m.quick = classify.quick(p);
-        const std::uint64_t D = m.quick.digit;
-        const std::uint64_t C = m.quick.colon;
-        std::uint64_t digit_triggers = 0;
-        std::uint64_t alpha_triggers = 0;
-        std::uint64_t spaced_alpha = 0;
-        std::uint64_t v6_triggers = 0;
-        const std::uint64_t email_triggers = want_email ? m.quick.at : 0;
-        const auto e = [](std::uint64_t cur, std::uint64_t prev, unsigned k) { return earlier(cur, prev, k); };
-        const std::uint64_t pD = previous.quick.digit;
-        if (want_numbers && D != 0) {
-            need_core(m, p);
-            need_core(previous, previous_bytes);
-            const Core& c = m.core;
-            const Core& pc = previous.core;
-            const std::uint64_t two_digits = D & e(D, pD, 1);
-            if (want_digits) {
-                const std::uint64_t three = two_digits & e(D, pD, 2);
-                const std::uint64_t run4 = three & e(D, pD, 3);
-                // 046 454 286: the only shape without a four-digit run.
-                const std::uint64_t three_three =
-                    three & e(c.space | c.dash, pc.space | pc.dash, 3) & e(D, pD, 4) & e(D, pD, 5) & e(D, pD, 6);
-                // +33 1 23 45 67 89: E.164 written in pairs.
-                const std::uint64_t plus_digit = D & e(c.plus, pc.plus, 1);
-                // Two "d.d" within an octet of each other: a dotted quad, not a decimal.
-                const std::uint64_t dotted = D & e(c.dot, pc.dot, 1) & e(D, pD, 2);
-                const std::uint64_t previous_dotted = pD & (pc.dot << 1) & (pD << 2);  // within the previous block
-                const std::uint64_t dotted_twice =
-                    dotted & (e(dotted, previous_dotted, 2) | e(dotted, previous_dotted, 3) | e(dotted, previous_dotted, 4));
-                digit_triggers = run4 | three_three | plus_digit | dotted_twice;
-            }
-            if (want_alpha) {
-                alpha_triggers = two_digits & e(c.upper, pc.upper, 2) & e(c.upper, pc.upper, 3);
-                if (e_.nino_) {
-                    spaced_alpha =
-                        two_digits & e(c.space, pc.space, 2) & e(c.upper, pc.upper, 3) & e(c.upper, pc.upper, 4);
-                }
-            }
-        }
-        if (want_v6 && C != 0) {
-            need_hexword(m, p);
-            need_hexword(previous, previous_bytes);
-            const std::uint64_t H = m.hexword.hex;
-            const std::uint64_t pH = previous.hexword.hex;
-            const std::uint64_t pC = previous.quick.colon;
-            // A token edge (not a word byte, or a colon) k bytes back.
-            const std::uint64_t edge = ~m.hexword.word | C;
-            const std::uint64_t pedge = ~previous.hexword.word | pC;
-            const std::uint64_t h2 = e(H, pH, 2);
-            const std::uint64_t h23 = h2 & e(H, pH, 3);
-            const std::uint64_t h234 = h23 & e(H, pH, 4);
-            const std::uint64_t h2345 = h234 & e(H, pH, 5);
-            // "::" after at most four hex digits that start a token: fe80::, db8::, ::1 (not std::).
-            const std::uint64_t clean_before = e(edge, pedge, 2) | (h2 & e(edge, pedge, 3)) |
-                                               (h23 & e(edge, pedge, 4)) | (h234 & e(edge, pedge, 5)) |
-                                               (h2345 & e(edge, pedge, 6));
-            const std::uint64_t double_colon = C & e(C, pC, 1) & clean_before;
-            // "hhhh:" as a whole group: 2001:0db8:...
-            const std::uint64_t full_group = C & e(H, pH, 1) & h234 & e(edge, pedge, 5);
-            v6_triggers = double_colon | full_group;
-        }
-        std::uint64_t triggers = digit_triggers | alpha_triggers | spaced_alpha | v6_triggers | email_triggers;
+        std::uint64_t triggers = found.any();
         if (available < block) triggers &= (std::uint64_t{1} << available) - 1;
-
         while (triggers != 0) {
             const unsigned bit = static_cast<unsigned>(__builtin_ctzll(triggers));
             triggers &= triggers - 1;
@@ -459,22 +548,21 @@ std::size_t FastPathScan::run(std::size_t from) {
             if (t < skip_until) continue;
             const std::uint64_t mask = std::uint64_t{1} << bit;
             Outcome outcome{Status::done, t + 1};
-            if (email_triggers & mask) outcome = email_at(t);
-            if (outcome.status == Status::done && outcome.next == t + 1 && ((alpha_triggers | spaced_alpha) & mask)) {
-                outcome = alpha_at(t, (spaced_alpha & mask) != 0);
+            if (found.email & mask) outcome = email_at(t);
+            if (outcome.status == Status::done && outcome.next == t + 1 && ((found.alpha | found.spaced_alpha) & mask)) {
+                outcome = alpha_at(t, (found.spaced_alpha & mask) != 0);
             }
-            if (outcome.status == Status::done && outcome.next == t + 1 && (digit_triggers & mask)) {
+            if (outcome.status == Status::done && outcome.next == t + 1 && (found.digit & mask)) {
                 outcome = digits_at(t);
             }
-            if (outcome.status == Status::done && outcome.next == t + 1 && (v6_triggers & mask)) {
+            if (outcome.status == Status::done && outcome.next == t + 1 && (found.v6 & mask)) {
                 outcome = ipv6_at(t);
             }
             if (outcome.status == Status::defer) return t;
             if (stopped_ || outcome.status == Status::stop) return n_;
             skip_until = std::max(skip_until, outcome.next);
         }
-        previous = m;
-        previous_bytes = d_.data() + pos;  // the real bytes: a tail block is the last one anyway
+        pos += block;
     }
     return n_;
 }

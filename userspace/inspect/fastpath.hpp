@@ -30,7 +30,7 @@ public:
 };
 
 // Instruction sets the classifier can use; `best` picks at run time.
-enum class SimdLevel { scalar, sse2, avx2, best };
+enum class SimdLevel { scalar, sse2, avx2, avx512, best };
 
 class FastPath {
 public:

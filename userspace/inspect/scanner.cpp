@@ -1,8 +1,12 @@
 #include "inspect/scanner.hpp"
 
+// The one-shot SHA256_* functions (KeyedHasher) without deprecation warnings.
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+
 #include <fcntl.h>
 #include <hs/hs.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -247,30 +251,19 @@ bool read_u64(std::string_view& in, std::uint64_t& v) {
 }
 
 // HMAC-SHA256 (RFC 2104) with the key's inner and outer pad blocks hashed
-// once: each value then costs two context copies and two short digests
-// instead of the key schedule and provider lookups of a one-shot HMAC().
+// once. Each value then costs two plain-struct copies and two one-block
+// digests through OpenSSL's SHA256_* functions: on dense data (a finding
+// every 20 bytes) the EVP interface's context copies, provider lookups and
+// cleanup cost as much again as the hashing itself. Those functions are
+// deprecated in OpenSSL 3 only in favour of EVP; they are the same code.
 class KeyedHasher {
 public:
-    KeyedHasher() = default;
-    KeyedHasher(const KeyedHasher&) = delete;
-    KeyedHasher& operator=(const KeyedHasher&) = delete;
-    ~KeyedHasher() {
-        EVP_MD_CTX_free(inner_);
-        EVP_MD_CTX_free(outer_);
-        EVP_MD_free(md_);
-    }
-
     [[nodiscard]] common::Status init(std::string_view key) {
         if (key.empty()) return {};
-        md_ = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-        inner_ = EVP_MD_CTX_new();
-        outer_ = EVP_MD_CTX_new();
-        if (md_ == nullptr || inner_ == nullptr || outer_ == nullptr) return fail("setting up HMAC-SHA256 failed");
         constexpr std::size_t block_size = 64;
         unsigned char block[block_size] = {};
         if (key.size() > block_size) {
-            unsigned int length = 0;
-            if (EVP_Digest(key.data(), key.size(), block, &length, md_, nullptr) != 1) return fail("hashing HMAC key");
+            SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), block);
         } else {
             std::memcpy(block, key.data(), key.size());
         }
@@ -280,35 +273,30 @@ public:
             inner_pad[i] = static_cast<unsigned char>(block[i] ^ 0x36);
             outer_pad[i] = static_cast<unsigned char>(block[i] ^ 0x5c);
         }
-        const bool ok = EVP_DigestInit_ex(inner_, md_, nullptr) == 1 &&
-                        EVP_DigestUpdate(inner_, inner_pad, block_size) == 1 &&
-                        EVP_DigestInit_ex(outer_, md_, nullptr) == 1 &&
-                        EVP_DigestUpdate(outer_, outer_pad, block_size) == 1;
+        const bool ok = SHA256_Init(&inner_) == 1 && SHA256_Update(&inner_, inner_pad, block_size) == 1 &&
+                        SHA256_Init(&outer_) == 1 && SHA256_Update(&outer_, outer_pad, block_size) == 1;
         if (!ok) return fail("setting up HMAC-SHA256 failed");
+        enabled_ = true;
         return {};
     }
 
-    [[nodiscard]] bool enabled() const noexcept { return md_ != nullptr; }
+    [[nodiscard]] bool enabled() const noexcept { return enabled_; }
 
-    // `work` is the caller's own context (contexts are not shared across threads).
-    [[nodiscard]] std::string hash(std::string_view value, EVP_MD_CTX* work) const {
-        if (!enabled() || work == nullptr) return {};
-        unsigned char inner_digest[EVP_MAX_MD_SIZE];
-        unsigned char mac[EVP_MAX_MD_SIZE];
-        unsigned int inner_length = 0;
-        unsigned int mac_length = 0;
-        const bool ok = EVP_MD_CTX_copy_ex(work, inner_) == 1 && EVP_DigestUpdate(work, value.data(), value.size()) == 1 &&
-                        EVP_DigestFinal_ex(work, inner_digest, &inner_length) == 1 &&
-                        EVP_MD_CTX_copy_ex(work, outer_) == 1 &&
-                        EVP_DigestUpdate(work, inner_digest, inner_length) == 1 &&
-                        EVP_DigestFinal_ex(work, mac, &mac_length) == 1;
-        return ok ? to_hex(mac, mac_length) : std::string();
+    [[nodiscard]] std::string hash(std::string_view value) const {
+        if (!enabled_) return {};
+        unsigned char inner_digest[SHA256_DIGEST_LENGTH];
+        unsigned char mac[SHA256_DIGEST_LENGTH];
+        SHA256_CTX work = inner_;
+        bool ok = SHA256_Update(&work, value.data(), value.size()) == 1 && SHA256_Final(inner_digest, &work) == 1;
+        work = outer_;
+        ok = ok && SHA256_Update(&work, inner_digest, sizeof inner_digest) == 1 && SHA256_Final(mac, &work) == 1;
+        return ok ? to_hex(mac, sizeof mac) : std::string();
     }
 
 private:
-    EVP_MD* md_ = nullptr;
-    EVP_MD_CTX* inner_ = nullptr;
-    EVP_MD_CTX* outer_ = nullptr;
+    SHA256_CTX inner_{};
+    SHA256_CTX outer_{};
+    bool enabled_ = false;
 };
 
 }  // namespace
@@ -595,7 +583,7 @@ public:
         : impl_(impl), aux_(aux), last_end_(all_detectors().size(), 0) {}
     ScanState(const ScanState&) = delete;
     ScanState& operator=(const ScanState&) = delete;
-    ~ScanState() override { EVP_MD_CTX_free(hash_work_); }
+    ~ScanState() override = default;
 
     // The bytes [base, base + window.size()) of the input are in `window`;
     // `complete` says the input ends there.
@@ -733,7 +721,8 @@ private:
         if (stopped_) return;
         const std::string_view raw = window_.substr(static_cast<std::size_t>(start - base_),
                                                     static_cast<std::size_t>(end - start));
-        const std::string normalized = normalize_value(d, raw);
+        normalize_into(d, raw, normalized_);
+        const std::string_view normalized = normalized_;
         if (d.validate != nullptr && !d.validate(normalized)) return;
         const bool test_value = known_sample || is_known_test_value(d.id, normalized);
         if (test_value && !impl_.options.report_test_values) return;
@@ -741,8 +730,7 @@ private:
             (impl_.value_allowlisted(raw, aux_) || impl_.value_allowlisted(normalized, aux_))) {
             return;
         }
-        if (hash_work_ == nullptr && impl_.hasher.enabled()) hash_work_ = EVP_MD_CTX_new();  // first finding only
-        std::string hash = impl_.hasher.hash(normalized, hash_work_);
+        std::string hash = impl_.hasher.hash(normalized);
         if (!hash.empty() && impl_.allow_hashes.contains(hash)) return;
         if (findings_.size() >= impl_.options.max_findings) {
             truncated_ = true;
@@ -838,7 +826,7 @@ private:
     std::vector<Finding> findings_;
     std::vector<std::uint8_t> priorities_;
     std::size_t lines_done_ = 0;  // findings_[0, lines_done_) have their line
-    EVP_MD_CTX* hash_work_ = nullptr;
+    std::string normalized_;      // the current candidate's normalized value, capacity reused
     bool truncated_ = false;
     bool stopped_ = false;
 };
