@@ -76,18 +76,41 @@ std::pair<std::size_t, char> skip_to_value(std::string_view d, std::size_t pos, 
 // After a keyword head (`password`, `aws_secret`): the rest of the
 // identifier (`_hash`, `_access_key`), a closing quote, blanks and an
 // assignment operator (`=`, `:`, `:=`, `=>`). Returns the position after the
-// operator, or npos when the keyword is not being assigned.
+// operator, or npos when the keyword is not being assigned. Also the other
+// ways configuration names a value: an XML element (<password>v</...>), a
+// command-line option (--password v), and a name followed by its value
+// (key="Password" value="v" in .NET settings; "- name: DB_PASSWORD" then
+// "value: v" in a Kubernetes env list). Reads up to 48 bytes before `pos`.
 std::size_t after_assignment(std::string_view d, std::size_t pos, std::size_t max_suffix) {
-    pos = extend_while(d, pos, pos + max_suffix, [](char c) { return is_word(c) || c == '-'; });
+    auto name_char = [](char c) { return is_word(c) || c == '-'; };
+    const std::size_t name_start = retreat_while(d, pos, back_by(pos, 48), name_char);
+    pos = extend_while(d, pos, pos + max_suffix, name_char);
+    bool quoted = false;
     if (pos < d.size() && (d[pos] == '"' || d[pos] == '\'')) {
         ++pos;
+        quoted = true;
         if (pos < d.size() && d[pos] == ']') ++pos;  // an index key: $config['password'] = ..., ENV["TOKEN"] = ...
     }
+    if (pos + 1 >= d.size()) return npos;
+    if (!quoted && name_start > 0 && d[name_start - 1] == '<' && d[pos] == '>') return pos + 1;
+    const bool option = d.substr(name_start).starts_with("--") && (name_start == 0 || is_space(d[name_start - 1]));
+    if (!quoted && option && d[pos] == ' ' && !is_space(d[pos + 1]) && d[pos + 1] != '-') return pos + 1;
     pos = extend_while(d, pos, pos + 3, is_horizontal_space);
     if (pos + 1 >= d.size()) return npos;
     // Not a comparison (token == x) nor a C++ scope (AsmToken::Kind).
     if (d[pos] == '=' && d[pos + 1] != '=') return pos + 1;  // skip_to_value() takes the '>' of "=>"
     if (d[pos] == ':' && d[pos + 1] != ':') return pos + 1;  // and the '=' of ":="
+    std::size_t next = pos;
+    if (d.substr(next).starts_with("\r\n")) {
+        next += 2;
+    } else if (d[next] == '\n') {
+        ++next;
+    }
+    if (next != pos) next = extend_while(d, next, next + 32, is_horizontal_space);
+    if ((next != pos || quoted) && next + 5 < d.size() && iequals(d.substr(next, 5), "value")) {
+        next = extend_while(d, next + 5, next + 8, is_horizontal_space);
+        if (next < d.size() && (d[next] == '=' || d[next] == ':')) return next + 1;
+    }
     return npos;
 }
 
@@ -852,7 +875,7 @@ const std::vector<Detector>& catalogue() {
         v.push_back(vectorscan("secret.aws_access_key", secret, high, aws_access_heads, "A", locate_aws_access_key, 100,
                             0.95F, 0, 1, MaskStyle::secret));
         v.push_back(vectorscan("secret.aws_secret_key", secret, critical, aws_secret_heads, "secret", locate_aws_secret_key,
-                            110, 0.9F, 0, 96, MaskStyle::secret));
+                            110, 0.9F, 48, 96, MaskStyle::secret));
         v.push_back(vectorscan("secret.github_token", secret, high, github_heads, "_", locate_github_token, 100, 0.97F, 0, 1,
                             MaskStyle::secret));
         v.push_back(vectorscan("secret.gitlab_token", secret, high, gitlab_heads, "gl", locate_gitlab_token, 100, 0.95F, 0,
@@ -887,7 +910,7 @@ const std::vector<Detector>& catalogue() {
         v.push_back(vectorscan("secret.db_url_password", secret, high, db_url_heads, "://", locate_db_url_password, 90, 0.9F,
                             16, 512, MaskStyle::hidden));
         v.push_back(vectorscan("secret.generic_password", secret, medium, generic_password_heads, "", locate_generic_password,
-                            40, 0.6F, 0, 176, MaskStyle::hidden));
+                            40, 0.6F, 48, 176, MaskStyle::hidden));
         v.push_back(vectorscan("secret.huggingface_token", secret, high, huggingface_heads, "hf_", locate_huggingface_token,
                             100, 0.9F, 0, 1, MaskStyle::secret));
         v.push_back(vectorscan("secret.digitalocean_token", secret, high, digitalocean_heads, "_v1_",

@@ -561,12 +561,31 @@ FastPathScan::Outcome FastPathScan::digits_at(std::size_t t) {
 std::optional<FastPathScan::Match> FastPathScan::shape_at(std::size_t i, std::size_t c) {
     const std::size_t gs = groups_[i].start;
 
-    // E.164: '+' then 8-15 digits, possibly grouped.
+    // E.164: '+' then 8-15 digits, possibly grouped (in pairs, up to eight
+    // groups). A trunk prefix in parentheses after the country code
+    // ("+44 (0)20 7946 0958", "+33 (0)1 ...") is not dialled from abroad
+    // and is not part of the number.
     if (e_.phone_ && before(i) == '+' && left_ok(gs - 1)) {
-        for (std::size_t j = std::min(c, i + 5) + 1; j-- > i;) {
-            const std::string_view d = digits(i, j);
-            if (d.size() < 8 || d.size() > 15 || !right_ok(groups_[j].end)) continue;
-            if (e164_valid(d)) return Match{e_.phone_, gs - 1, groups_[j].end, j, boosted(e_.phone_, gs - 1, 0.85F)};
+        const bool trunk = i < c && len(i + 1) == 1 && d_[groups_[i + 1].start] == '0' && before(i + 1) == '(' &&
+                           groups_[i + 1].end < n_ && d_[groups_[i + 1].end] == ')';
+        std::array<char, 16> number{};
+        std::array<std::size_t, 9> length_through{};  // digits of groups i..j, for j = i + k
+        std::size_t count = 0;
+        const std::size_t last = std::min(c, i + 8);
+        for (std::size_t j = i; j <= last; ++j) {
+            if (!(trunk && j == i + 1)) {
+                for (std::size_t p = groups_[j].start; p < groups_[j].end && count < number.size(); ++p) {
+                    number[count++] = d_[p];
+                }
+            }
+            length_through[j - i] = count;
+        }
+        for (std::size_t j = last + 1; j-- > i;) {
+            const std::size_t size = length_through[j - i];
+            if (size < 8 || size > 15 || !right_ok(groups_[j].end)) continue;
+            if (e164_valid(std::string_view(number.data(), size))) {
+                return Match{e_.phone_, gs - 1, groups_[j].end, j, boosted(e_.phone_, gs - 1, 0.85F)};
+            }
         }
     }
 
@@ -647,12 +666,12 @@ std::optional<FastPathScan::Match> FastPathScan::shape_at(std::size_t i, std::si
         return Match{e_.sin_, gs, groups_[i + 2].end, i + 2, boosted(e_.sin_, gs, 0.8F)};
     }
 
-    // Aadhaar: 4-4-4, not the start or middle of a longer 4-4-4-... number.
+    // Aadhaar: 4-4-4, the whole of its run of groups (not a stretch of a
+    // longer grouped number such as an account or an IBAN).
     if (e_.aadhaar_ && i + 2 <= c && len(i) == 4 && len(i + 1) == 4 && len(i + 2) == 4 &&
         same_separators(i, i + 2, {" ", "-"}) && left_ok(gs) && right_ok(groups_[i + 2].end)) {
-        const bool continues = i + 2 < c && sep(i + 2) == sep(i) && len(i + 3) == 4;
-        const bool continued = i > 0 && groups_[i - 1].end <= gs && sep(i - 1) == sep(i) && len(i - 1) == 4;
-        if (!continues && !continued && aadhaar_valid(digits(i, i + 2))) {
+        const bool continues = i + 2 < c && sep(i + 2) == sep(i);
+        if (!continues && !inside_longer_run && aadhaar_valid(digits(i, i + 2))) {
             return Match{e_.aadhaar_, gs, groups_[i + 2].end, i + 2, boosted(e_.aadhaar_, gs, 0.85F)};
         }
     }
