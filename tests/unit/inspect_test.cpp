@@ -486,6 +486,7 @@ const std::vector<DetectorCase>& detector_cases() {
                       "ts=1700000000000 ms",
                       "commit 3f786850e387550fdab836ed7e6dc881de23001b",
                       "ref " + group(visa, {4, 4, 4, 4}, "-") + "-1234",
+                      "FR76 9989 " + group(visa, {4, 4, 4, 4}, " ") + " 506",
                       "v" + visa}});
         c.push_back({"pii.us_ssn",
                      {{"SSN 536-22-8451 on file", "536-22-8451"},
@@ -511,12 +512,15 @@ const std::vector<DetectorCase>& detector_cases() {
                       {"uid " + group("498765432102", {4, 4, 4}, "-"), group("498765432102", {4, 4, 4}, "-")},
                       {"Aadhaar: 876543210988", "876543210988"}},
                      {group("234567890125", {4, 4, 4}, " "), group(verhoeff_complete("13456789012"), {4, 4, 4}, " "),
-                      "number 234567890124", group(aadhaar + "1234", {4, 4, 4, 4}, " ") + " x"}});
+                      "number 234567890124", group(aadhaar + "1234", {4, 4, 4, 4}, " ") + " x",
+                      "iban=BE67 " + group(aadhaar, {4, 4, 4}, " ")}});
         c.push_back({"pii.phone",
                      {{"call (415) 892-2671 today", "(415) 892-2671"},
                       {"tel +1 415 892 2671", "+1 415 892 2671"},
                       {"London +44 20 7123 4567.", "+44 20 7123 4567"},
                       {"Paris: +33 1 23 45 67 89", "+33 1 23 45 67 89"},
+                      {"tel=+33 (0)1 16 34 87 14", "+33 (0)1 16 34 87 14"},
+                      {"mobile +33 (0)6 12 34 56 78.", "+33 (0)6 12 34 56 78"},
                       {"toll free 1-800-275-2273", "1-800-275-2273"},
                       {"phone: 4158922671", "4158922671"},
                       {"fax 415.892.2671", "415.892.2671"},
@@ -544,13 +548,16 @@ const std::vector<DetectorCase>& detector_cases() {
                       {"dst 100.64.12.7 ok", "100.64.12.7"},
                       {"from 203.0.113.5 port", "203.0.113.5", true}},
                      {"1.2.3.4.5", "version 1.2.3.4", "v1.2.3.4", "256.1.1.1", "01.02.03.04",
+                      "[assembly: AssemblyVersion(\"2.7.29.89\")]", "FileVersion 6.7.90.126", "OID 2.5.29.17",
+                      "Object Identifier: 2.5.4.3",
                       "// 22.2.1.1 Template class", "127.0.0.1", "pkg==1.2.3.4", "1.2.3.4-beta", "see [23.2.1.2]"}});
         c.push_back({"pii.ipv6",
                      {{"addr fe80::1ff:fe23:4567:890a up", "fe80::1ff:fe23:4567:890a"},
                       {"dns [2606:4700:4700::1111]:53", "2606:4700:4700::1111"},
                       {"mapped ::ffff:198.51.100.7", "::ffff:198.51.100.7"},
                       {"full 2a00:1450:4001:0829:0000:0000:0000:200e.", "2a00:1450:4001:0829:0000:0000:0000:200e"},
-                      {"doc 2001:db8::1 ", "2001:db8::1", true}},
+                      {"doc 2001:db8::1 ", "2001:db8::1", true},
+                      {"listen [2001:4860:4860:0000:0000:0000:0000:8888]:53", "2001:4860:4860:0000:0000:0000:0000:8888"}},
                      {"std::string s;", "at 12:34:56", "mac 00:1a:2b:3c:4d:5e", "a::b::c", "1:2:3:4:5:6:7:8",
                       "Foo::Bar::baz()", "deadbeef0::1"}});
         c.push_back({"pii.email",
@@ -559,21 +566,27 @@ const std::vector<DetectorCase>& detector_cases() {
                       {"x=j_doe99@sub.domain.travel;", "j_doe99@sub.domain.travel"},
                       {"sample jane@example.com", "jane@example.com", true}},
                      {"user@localhost", "icon@2x.png", "git@github.com:org/repo.git", "@decorator.method",
+                      "postgres://app@db.corp.io:5432/x", "amqp://guest:${PW}@mq.corp.io/",
                       "pg_dump@main.service", "a..b@x.com", "name@host"}});
         c.push_back({"pii.date_of_birth",
                      {{"DOB: 12/05/1980", "12/05/1980"},
                       {"Date of birth: March 12, 1980", "March 12, 1980"},
                       {"born on 1975-07-04", "1975-07-04"},
                       {"birthdate=31.12.1999", "31.12.1999"},
-                      {"Date_of_Birth: 12th March 1980", "12th March 1980"}},
+                      {"Date_of_Birth: 12th March 1980", "12th March 1980"},
+                      {"DOB: 03-Sep-1977", "03-Sep-1977"},
+                      {"born 05/Apr/1996.", "05/Apr/1996"}},
                      {"Adobe 12/05/1980", "created: 12/05/1980", "DOB: 13/13/1980", "dob: 12/05/1850",
                       "stubborn 12/05/1980", "birthplace: 12/05/1980"}});
         c.push_back({"pii.passport",
                      {{"Passport No: 123456789", "123456789"},
                       {"passport number C01X00T47", "C01X00T47"},
                       {"PASSPORT: A1234567", "A1234567"},
-                      {"Reisepass-Nr: C01X00T47", "C01X00T47"}},
+                      {"Reisepass-Nr: C01X00T47", "C01X00T47"},
+                      {"passport_number=CP057T7YY", "CP057T7YY"},
+                      {"Passport No: CZCXHMFZZ", "CZCXHMFZZ"}},
                      {"passport: required", "passport 12345", "passporting 123456789", "passport: AAAAAAAAA",
+                      "Passport: PENDING", "passport number: VERIFIED",
                       "passport: 111111111"}});
 
         const std::string akia = cat({"AK", "IA", random_string(16, base32, 21)});
@@ -590,6 +603,8 @@ const std::vector<DetectorCase>& detector_cases() {
                      {{"aws_secret_access_key = " + aws_secret, aws_secret},
                       {"AWS_SECRET_ACCESS_KEY=" + aws_secret + "\n", aws_secret},
                       {"\"SecretAccessKey\": \"" + aws_secret + "\"", aws_secret},
+                      {"./run --aws-secret-access-key=" + aws_secret, aws_secret},
+                      {"$config['aws_secret_access_key'] = '" + aws_secret + "';", aws_secret},
                       {"aws_secret_access_key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
                        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", true}},
                      {"value " + aws_secret, "aws_secret_access_key = " + aws_secret.substr(1),
@@ -689,13 +704,21 @@ const std::vector<DetectorCase>& detector_cases() {
         const std::string ec = pem_block("EC PRIVATE KEY", random_bytes(120, 74));
         const std::string ssh = openssh_key();
         const std::string pgp = pgp_key();
+        const std::string truncated_rsa = "-----BEGIN RSA PRIVATE KEY-----\n" + base64(random_bytes(300, 77));
+        std::string truncated_rsa_lines = pem_block("RSA PRIVATE KEY", random_bytes(600, 78));
+        truncated_rsa_lines.resize(truncated_rsa_lines.find('\n', 200));
         std::string mismatched = pem_block("RSA PRIVATE KEY", random_bytes(300, 75));
         mismatched.replace(mismatched.rfind("RSA "), 4, "DSA ");
         c.push_back({"secret.private_key",
-                     {{"key:\n" + rsa + "\n", rsa}, {ec, ec}, {"id_ed25519:\n" + ssh, ssh}, {pgp + "\n", pgp}},
+                     {{"key:\n" + rsa + "\n", rsa}, {ec, ec}, {"id_ed25519:\n" + ssh, ssh}, {pgp + "\n", pgp},
+                      // Cut off before its END line: most of a key is still a secret.
+                      {truncated_rsa, truncated_rsa},
+                      {truncated_rsa_lines + "\n\nsent from my phone", truncated_rsa_lines}},
                      {pem_block("PUBLIC KEY", random_bytes(300, 76)),
-                      "-----BEGIN RSA PRIVATE KEY-----\n" + base64(random_bytes(300, 77)),
-                      "-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----", mismatched}});
+                      "-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----", mismatched,
+                      "if (line == \"-----BEGIN RSA PRIVATE KEY-----\") {\n    in_key = true;\n}",
+                      "-----BEGIN RSA PRIVATE KEY-----\n" + base64(random_bytes(30, 77)) + "\n",
+                      "-----BEGIN RSA PRIVATE KEY-----\n<paste the key here>\n"}});
         const std::string jwt = jwt_token(R"({"alg":"HS256","typ":"JWT"})", R"({"sub":"1234567890","name":"Jane"})");
         const std::string unsigned_jwt = jwt_token(R"({"alg":"none"})", R"({"sub":"42"})", false);
         const std::string jwt_io = cat({"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9", ".",
@@ -717,8 +740,18 @@ const std::vector<DetectorCase>& detector_cases() {
                      {{"password = \"Tr0ub4dor&3xyz\"", "Tr0ub4dor&3xyz"},
                       {"api_key: 8f14e45fceea167a5a36dedd4bea2543", "8f14e45fceea167a5a36dedd4bea2543"},
                       {"SECRET_KEY=9a8b7c6d5e4f3a2b1c0dZZ\n", "9a8b7c6d5e4f3a2b1c0dZZ"},
-                      {"\"client_secret\": \"Zx9-Qw8_Er7.Ty6\"", "Zx9-Qw8_Er7.Ty6"}},
+                      {"\"client_secret\": \"Zx9-Qw8_Er7.Ty6\"", "Zx9-Qw8_Er7.Ty6"},
+                      {"db_password = 'orbit harbor tundra meadow'", "orbit harbor tundra meadow"},
+                      {"$config['password'] = 'Zq9rd6lIq!AOO';", "Zq9rd6lIq!AOO"},
+                      {"<dbPassword>Es?LKM+fk7z9</dbPassword>", "Es?LKM+fk7z9"},
+                      {"<add key=\"mysqlRootPassword\" value=\"vnoq22dyd3D%#76Q\" />", "vnoq22dyd3D%#76Q"},
+                      {"- name: DB_PASSWORD\n  value: \"S~1L#RC1nDKlVC\"", "S~1L#RC1nDKlVC"},
+                      {"mysql --user=admin --password Qx8!pLm2Zr shop", "Qx8!pLm2Zr"}},
                      {"password = get_password()", "if (token == other_token)", "AsmToken::TokenKind kind",
+                      "password = 'Enter your password here'", "passphrase: \"used to unlock the vault\"",
+                      "api_key = 'orbit harbor tundra meadow'", "password = orbit harbor tundra meadow",
+                      "- name: DB_PASSWORD\n  valueFrom:\n    secretKeyRef: {name: db}", "<password></password>",
+                      "use --password to set it", "--password-file /run/secrets/db_password_2024",
                       "password: ${DB_PASSWORD}", "token: string", "password = 'Password used to generate key'",
                       "max_tokens = 4096", "secret_name = config.secret.name", "password: Non-zero"}});
         const std::string hf = cat({"h", "f_", random_string(34, letters, 79)});
@@ -836,6 +869,21 @@ TEST(InspectDetectors, OverlapsKeepTheMoreSpecificFinding) {
     const ScanResult db = scan(url);
     ASSERT_EQ(db.findings.size(), 1u) << describe(db, url);
     EXPECT_EQ(db.findings[0].type, "secret.db_url_password");
+}
+
+// Each account's key is its own: a key further down the file belongs to
+// the next object, not to the "type" before it.
+TEST(InspectDetectors, ServiceAccountKeysAreTakenFromTheirOwnObject) {
+    auto account = [](unsigned seed) {
+        return cat({R"({"type": "service_account", "private_key_id": "k", "private_key": ")",
+                    pem_block("PRIVATE KEY", random_bytes(300, seed), "\\n"), R"(", "client_id": "1"})"});
+    };
+    const std::string first = account(90), second = account(91);
+    const std::string text = "[" + first + ",\n" + second + "]";
+    const auto found = of_type(scan(text), "secret.gcp_service_account");
+    ASSERT_EQ(found.size(), 2U) << describe(scan(text), text);
+    EXPECT_EQ(found[0].offset, text.find("-----BEGIN"));
+    EXPECT_EQ(found[1].offset, text.find("-----BEGIN", text.find(second)));
 }
 
 TEST(InspectDetectors, FindingsAreOrderedWithLines) {

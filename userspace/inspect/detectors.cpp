@@ -76,15 +76,41 @@ std::pair<std::size_t, char> skip_to_value(std::string_view d, std::size_t pos, 
 // After a keyword head (`password`, `aws_secret`): the rest of the
 // identifier (`_hash`, `_access_key`), a closing quote, blanks and an
 // assignment operator (`=`, `:`, `:=`, `=>`). Returns the position after the
-// operator, or npos when the keyword is not being assigned.
+// operator, or npos when the keyword is not being assigned. Also the other
+// ways configuration names a value: an XML element (<password>v</...>), a
+// command-line option (--password v), and a name followed by its value
+// (key="Password" value="v" in .NET settings; "- name: DB_PASSWORD" then
+// "value: v" in a Kubernetes env list). Reads up to 48 bytes before `pos`.
 std::size_t after_assignment(std::string_view d, std::size_t pos, std::size_t max_suffix) {
-    pos = extend_while(d, pos, pos + max_suffix, [](char c) { return is_word(c) || c == '-'; });
-    if (pos < d.size() && (d[pos] == '"' || d[pos] == '\'')) ++pos;
+    auto name_char = [](char c) { return is_word(c) || c == '-'; };
+    const std::size_t name_start = retreat_while(d, pos, back_by(pos, 48), name_char);
+    pos = extend_while(d, pos, pos + max_suffix, name_char);
+    bool quoted = false;
+    if (pos < d.size() && (d[pos] == '"' || d[pos] == '\'')) {
+        ++pos;
+        quoted = true;
+        if (pos < d.size() && d[pos] == ']') ++pos;  // an index key: $config['password'] = ..., ENV["TOKEN"] = ...
+    }
+    if (pos + 1 >= d.size()) return npos;
+    if (!quoted && name_start > 0 && d[name_start - 1] == '<' && d[pos] == '>') return pos + 1;
+    const bool option = d.substr(name_start).starts_with("--") && (name_start == 0 || is_space(d[name_start - 1]));
+    if (!quoted && option && d[pos] == ' ' && !is_space(d[pos + 1]) && d[pos + 1] != '-') return pos + 1;
     pos = extend_while(d, pos, pos + 3, is_horizontal_space);
     if (pos + 1 >= d.size()) return npos;
     // Not a comparison (token == x) nor a C++ scope (AsmToken::Kind).
     if (d[pos] == '=' && d[pos + 1] != '=') return pos + 1;  // skip_to_value() takes the '>' of "=>"
     if (d[pos] == ':' && d[pos + 1] != ':') return pos + 1;  // and the '=' of ":="
+    std::size_t next = pos;
+    if (d.substr(next).starts_with("\r\n")) {
+        next += 2;
+    } else if (d[next] == '\n') {
+        ++next;
+    }
+    if (next != pos) next = extend_while(d, next, next + 32, is_horizontal_space);
+    if ((next != pos || quoted) && next + 5 < d.size() && iequals(d.substr(next, 5), "value")) {
+        next = extend_while(d, next + 5, next + 8, is_horizontal_space);
+        if (next < d.size() && (d[next] == '=' || d[next] == ':')) return next + 1;
+    }
     return npos;
 }
 
@@ -103,6 +129,13 @@ std::optional<Located> locate_email(std::string_view d, HeadMatch h) {
     if (start > 0 && is_email_local(d[start - 1])) return std::nullopt;  // local part over 64 bytes
     const std::string_view local = d.substr(start, at - start);
     if (local.empty() || local.front() == '.' || local.back() == '.' || local.find("..") != npos) return std::nullopt;
+    // scheme://user@host and scheme://user:password@host: the userinfo of a
+    // URL (a database login, a git remote), not a mailbox.
+    std::size_t userinfo_start = start;
+    if (userinfo_start > 0 && d[userinfo_start - 1] == ':') {
+        userinfo_start = retreat_while(d, userinfo_start - 1, back_by(userinfo_start - 1, 64), is_email_local);
+    }
+    if (userinfo_start >= 3 && d.substr(userinfo_start - 3, 3) == "://") return std::nullopt;
     const std::size_t scan_end = extend_while(d, at + 1, at + 1 + 253, is_domain_char);
     if (scan_end < d.size() && is_domain_char(d[scan_end])) return std::nullopt;  // domain over 253 bytes
     std::size_t end = scan_end;
@@ -174,6 +207,12 @@ std::size_t date_end(std::string_view d, std::size_t pos) {
         const std::size_t first = digits(pos, 1, 4);
         if (first == npos || first >= d.size()) return npos;
         const char sep = d[first];
+        if ((sep == '/' || sep == '.' || sep == '-') && first + 1 < d.size() && is_alpha(d[first + 1])) {
+            // "12-May-1980", "05/Apr/1996": the month spelled between the numbers.
+            const std::size_t month = month_word(first + 1);
+            if (month == npos || month >= d.size() || d[month] != sep) return npos;
+            return digits(month + 1, 4, 4);
+        }
         if (sep == '/' || sep == '.' || sep == '-') {
             const std::size_t second = digits(first + 1, 1, 2);
             if (second == npos || second >= d.size() || d[second] != sep) return npos;
@@ -251,8 +290,12 @@ std::optional<Located> locate_passport(std::string_view d, HeadMatch h) {
     const std::size_t length = end - start;
     if (length < 6 || length > 9 || (end < d.size() && is_alnum(d[end]))) return std::nullopt;
     const std::string_view value = d.substr(start, length);
-    const auto digit_count = std::count_if(value.begin(), value.end(), [](char c) { return is_digit(c); });
-    if (digit_count < 5) return std::nullopt;
+    // A digit tells a number from a word ("PENDING", "REQUIRED"). German
+    // serials (C01X00T47) mix digits with consonants and may hold no digit
+    // at all; their alphabet has no vowel, and every word has one.
+    const bool has_digit = std::any_of(value.begin(), value.end(), [](char c) { return is_digit(c); });
+    const bool has_vowel = value.find_first_of("AEIOU") != npos;
+    if (!has_digit && has_vowel) return std::nullopt;
     if (std::all_of(value.begin(), value.end(), [&](char c) { return c == value.front(); })) return std::nullopt;
     return Located{start, end, 0};
 }
@@ -375,6 +418,13 @@ std::optional<Located> locate_gcp_service_account(std::string_view d, HeadMatch 
     std::size_t window_end = std::min(d.size(), h.end + 8192);
     const std::size_t next_head = d.substr(h.end, window_end - h.end).find(head);
     if (next_head != npos) window_end = h.end + next_head;
+    // A service-account file is one flat object: its braces bound it, so the
+    // members of a neighbouring account's object (after its own "type") are
+    // not taken for this one's. No brace appears inside its string values.
+    const std::size_t open = d.substr(window_start, head_start - window_start).rfind('{');
+    if (open != npos) window_start += open;
+    const std::size_t close = d.substr(h.end, window_end - h.end).find('}');
+    if (close != npos) window_end = h.end + close;
     const std::string_view window = d.substr(window_start, window_end - window_start);
     for (std::size_t pos = window.find(member); pos != npos; pos = window.find(member, pos + 1)) {
         std::size_t p = window_start + pos + member.size();
@@ -435,6 +485,55 @@ std::optional<Located> locate_sendgrid_key(std::string_view d, HeadMatch h) {
     return fixed_token(d, h, is_token_char, 0, is_token_char);
 }
 
+// Length of the line break at `pos`: a real one (LF, CRLF) or one escaped
+// in a JSON or .env string ("\\n", "\\r\\n"); 0 when there is none.
+std::size_t line_break_at(std::string_view d, std::size_t pos) {
+    const std::string_view rest = d.substr(pos);
+    if (rest.starts_with("\n")) return 1;
+    if (rest.starts_with("\r\n")) return 2;
+    if (rest.starts_with("\\n")) return 2;
+    if (rest.starts_with("\\r\\n")) return 4;
+    return 0;
+}
+
+// A key block that stops before its END line: after the BEGIN line (whose
+// dashes end at `body`), optional armor headers, then lines of base64 until
+// a line that is something else or the input ends. Returns the end of the
+// last base64 line, or npos when the block ends in an armor line (the
+// complete-block check had the last word on it) or holds no base64 line.
+std::size_t truncated_key_end(std::string_view d, std::size_t body, std::size_t limit) {
+    std::size_t pos = body;
+    const std::size_t first_break = line_break_at(d, pos);
+    if (first_break == 0) return npos;  // text after the header: a BEGIN line quoted in code
+    pos += first_break;
+    std::size_t last = npos;
+    while (pos < limit) {
+        std::size_t line_end = pos;
+        while (line_end < limit && line_break_at(d, line_end) == 0) ++line_end;
+        std::string_view line = d.substr(pos, line_end - pos);
+        while (!line.empty() && is_horizontal_space(line.front())) line.remove_prefix(1);
+        while (!line.empty() && (is_horizontal_space(line.back()) || line.back() == '\r')) line.remove_suffix(1);
+        if (line.starts_with("-----")) return npos;
+        const std::size_t run = static_cast<std::size_t>(
+            std::find_if(line.begin(), line.end(), [](char c) { return !is_base64(c) && c != '='; }) - line.begin());
+        const std::size_t line_start = static_cast<std::size_t>(line.data() - d.data());
+        if (run > 0 && run == line.size()) {
+            last = line_start + run;
+            if (line.back() == '=') break;  // padding: the base64 is complete
+        } else if (run > 0 && (is_space(line[run]) || is_quote(line[run]) || line[run] == ',')) {
+            // The cut, then other text on the same line; a short run is the
+            // first word of a line of prose after the block.
+            if (run >= (last == npos ? 64 : 16)) last = line_start + run;
+            break;
+        } else if (last != npos || !(line.empty() || line.find(':') != npos)) {
+            break;  // the body is over (headers and blank lines only come before it)
+        }
+        if (line_end >= limit) break;
+        pos = line_end + line_break_at(d, line_end);
+    }
+    return last;
+}
+
 std::optional<Located> locate_private_key(std::string_view d, HeadMatch h) {
     constexpr std::string_view begin = "-----BEGIN ";
     const std::size_t start = d.substr(0, h.end).rfind(begin);
@@ -446,10 +545,14 @@ std::optional<Located> locate_private_key(std::string_view d, HeadMatch h) {
     // repeated BEGIN lines linear to scan.
     const std::size_t search_limit = std::min(d.size(), h.end + 32768);
     const std::size_t end = d.substr(0, search_limit).find("-----", h.end);
-    if (end == npos || d.substr(end, end_marker.size()) != end_marker) return std::nullopt;
-    const std::size_t block_end = end + end_marker.size();
-    if (!private_key_block_valid(d.substr(start, block_end - start))) return std::nullopt;
-    return Located{start, block_end, 0};
+    if (end != npos && d.substr(end, end_marker.size()) == end_marker) {
+        const std::size_t block_end = end + end_marker.size();
+        if (!private_key_block_valid(d.substr(start, block_end - start))) return std::nullopt;
+        return Located{start, block_end, 0};
+    }
+    const std::size_t cut = truncated_key_end(d, h.end, search_limit);
+    if (cut == npos || !truncated_private_key_block_valid(d.substr(start, cut - start))) return std::nullopt;
+    return Located{start, cut, 0};
 }
 
 std::optional<Located> locate_jwt(std::string_view d, HeadMatch h) {
@@ -534,6 +637,42 @@ bool is_dotted_identifier(std::string_view v) {
     return !expect_start;
 }
 
+// Whether the keyword head ending at `head_end` names a password (as
+// opposed to a token or key, which never hold spaces).
+bool names_a_password(std::string_view d, std::size_t head_end) {
+    for (std::string_view keyword : {"password", "passwd", "passphrase", "pwd"}) {
+        if (head_end >= keyword.size() && iequals(d.substr(head_end - keyword.size(), keyword.size()), keyword)) return true;
+    }
+    return false;
+}
+
+// "correct horse battery staple": three or more words separated by single
+// spaces, none of them the little words every sentence has ("Password used
+// to generate key", "Enter your password") and no sentence punctuation at
+// the end. A generated passphrase is random words; a description is prose.
+bool passphrase_shaped(std::string_view value) {
+    static constexpr std::string_view prose_words[] = {
+        "a",    "an",   "the",  "to",   "of",   "for",    "in",     "on",       "at",         "by",    "with",
+        "from", "is",   "are",  "was",  "be",   "this",   "that",   "it",       "your",       "you",   "our",
+        "we",   "and",  "or",   "not",  "no",   "will",   "must",   "should",   "can",        "please", "enter",
+        "used", "use",  "if",   "when", "which", "here",  "new",    "password", "passphrase", "secret", "key"};
+    if (value.front() == ' ' || value.back() == ' ' || value.find("  ") != npos) return false;
+    if (value.back() == '.' || value.back() == ':' || value.back() == '?') return false;
+    std::size_t words = 0;
+    for (std::size_t pos = 0; pos <= value.size();) {
+        std::size_t space = value.find(' ', pos);
+        if (space == npos) space = value.size();
+        const std::string_view word = value.substr(pos, space - pos);
+        if (std::any_of(std::begin(prose_words), std::end(prose_words),
+                        [&](std::string_view w) { return iequals(word, w); })) {
+            return false;
+        }
+        ++words;
+        pos = space + 1;
+    }
+    return words >= 3;
+}
+
 std::optional<Located> locate_generic_password(std::string_view d, HeadMatch h) {
     const std::size_t assigned = after_assignment(d, h.end, 16);
     if (assigned == npos) return std::nullopt;
@@ -555,8 +694,12 @@ std::optional<Located> locate_generic_password(std::string_view d, HeadMatch h) 
         value.find("::") != npos) {
         return std::nullopt;
     }
-    // Prose ('Password used to generate key') rather than a password.
-    if (std::any_of(value.begin(), value.end(), [](char c) { return is_space(c); })) return std::nullopt;
+    // Prose ('Password used to generate key') rather than a password, unless
+    // a password keyword holds a quoted passphrase.
+    if (std::any_of(value.begin(), value.end(), [](char c) { return is_space(c); }) &&
+        (quote == 0 || !names_a_password(d, h.end) || !passphrase_shaped(value))) {
+        return std::nullopt;
+    }
     if (is_dotted_identifier(value)) {
         // Plain words and code references (config.password, get_secret,
         // API_TOKEN): a value with no digit and one letter case is a name.
@@ -616,7 +759,9 @@ bool validate_nino(std::string_view v) { return uk_nino_valid(v); }
 bool validate_phone(std::string_view v) { return phone_digits_valid(v); }
 bool validate_dob(std::string_view v) { return birth_date_valid(v); }
 bool validate_jwt(std::string_view v) { return jwt_valid(v); }
-bool validate_private_key(std::string_view v) { return private_key_block_valid(v).has_value(); }
+bool validate_private_key(std::string_view v) {
+    return private_key_block_valid(v).has_value() || truncated_private_key_block_valid(v).has_value();
+}
 
 // --- The catalogue ---------------------------------------------------------------------
 
@@ -630,7 +775,7 @@ constexpr std::string_view dob_heads[] = {
     R"((?i)(?:dob|d\.o\.b|birth|born|geburtsdatum|naissance|nacimiento|nascita))"};
 constexpr std::string_view passport_heads[] = {R"((?i)(?:passport|passeport|reisepass|pasaporte|passaporto))"};
 constexpr std::string_view aws_access_heads[] = {R"((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})"};
-constexpr std::string_view aws_secret_heads[] = {R"((?i)(?:aws_?secret|secret_?access_?key))"};
+constexpr std::string_view aws_secret_heads[] = {R"((?i)(?:aws[_\-]?secret|secret[_\-]?access[_\-]?key))"};
 constexpr std::string_view github_heads[] = {R"((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36})",
                                              R"(github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})"};
 constexpr std::string_view gitlab_heads[] = {R"(gl(?:pat|dt|rt|ptt|ft|cbt|imt|soat|oas|agent)-[A-Za-z0-9_\-]{20})"};
@@ -730,7 +875,7 @@ const std::vector<Detector>& catalogue() {
         v.push_back(vectorscan("secret.aws_access_key", secret, high, aws_access_heads, "A", locate_aws_access_key, 100,
                             0.95F, 0, 1, MaskStyle::secret));
         v.push_back(vectorscan("secret.aws_secret_key", secret, critical, aws_secret_heads, "secret", locate_aws_secret_key,
-                            110, 0.9F, 0, 96, MaskStyle::secret));
+                            110, 0.9F, 48, 96, MaskStyle::secret));
         v.push_back(vectorscan("secret.github_token", secret, high, github_heads, "_", locate_github_token, 100, 0.97F, 0, 1,
                             MaskStyle::secret));
         v.push_back(vectorscan("secret.gitlab_token", secret, high, gitlab_heads, "gl", locate_gitlab_token, 100, 0.95F, 0,
@@ -765,7 +910,7 @@ const std::vector<Detector>& catalogue() {
         v.push_back(vectorscan("secret.db_url_password", secret, high, db_url_heads, "://", locate_db_url_password, 90, 0.9F,
                             16, 512, MaskStyle::hidden));
         v.push_back(vectorscan("secret.generic_password", secret, medium, generic_password_heads, "", locate_generic_password,
-                            40, 0.6F, 0, 176, MaskStyle::hidden));
+                            40, 0.6F, 48, 176, MaskStyle::hidden));
         v.push_back(vectorscan("secret.huggingface_token", secret, high, huggingface_heads, "hf_", locate_huggingface_token,
                             100, 0.9F, 0, 1, MaskStyle::secret));
         v.push_back(vectorscan("secret.digitalocean_token", secret, high, digitalocean_heads, "_v1_",

@@ -395,6 +395,16 @@ bool valid_separator(std::string_view s) {
     return i == s.size();
 }
 
+// "AssemblyVersion(", "FileVersion ", "appVersion": version as the end of
+// a longer name, which whole-word context matching does not see.
+bool mentions_version(std::string_view window) {
+    constexpr std::string_view word = "version";
+    for (std::size_t i = 0; i + word.size() <= window.size(); ++i) {
+        if (iequals(window.substr(i, word.size()), word)) return true;
+    }
+    return false;
+}
+
 bool one_of(std::string_view s, std::initializer_list<std::string_view> list) {
     return std::find(list.begin(), list.end(), s) != list.end();
 }
@@ -639,20 +649,44 @@ FastPathScan::Outcome FastPathScan::digits_at(std::size_t t) {
 std::optional<FastPathScan::Match> FastPathScan::shape_at(std::size_t i, std::size_t c) {
     const std::size_t gs = groups_[i].start;
 
-    // E.164: '+' then 8-15 digits, possibly grouped.
+    // E.164: '+' then 8-15 digits, possibly grouped (in pairs, up to eight
+    // groups). A trunk prefix in parentheses after the country code
+    // ("+44 (0)20 7946 0958", "+33 (0)1 ...") is not dialled from abroad
+    // and is not part of the number.
     if (e_.phone_ && before(i) == '+' && left_ok(gs - 1)) {
-        for (std::size_t j = std::min(c, i + 5) + 1; j-- > i;) {
-            const std::string_view d = digits(i, j);
-            if (d.size() < 8 || d.size() > 15 || !right_ok(groups_[j].end)) continue;
-            if (e164_valid(d)) return Match{e_.phone_, gs - 1, groups_[j].end, j, boosted(e_.phone_, gs - 1, 0.85F)};
+        const bool trunk = i < c && len(i + 1) == 1 && d_[groups_[i + 1].start] == '0' && before(i + 1) == '(' &&
+                           groups_[i + 1].end < n_ && d_[groups_[i + 1].end] == ')';
+        std::array<char, 16> number{};
+        std::array<std::size_t, 9> length_through{};  // digits of groups i..j, for j = i + k
+        std::size_t count = 0;
+        const std::size_t last = std::min(c, i + 8);
+        for (std::size_t j = i; j <= last; ++j) {
+            if (!(trunk && j == i + 1)) {
+                for (std::size_t p = groups_[j].start; p < groups_[j].end && count < number.size(); ++p) {
+                    number[count++] = d_[p];
+                }
+            }
+            length_through[j - i] = count;
+        }
+        for (std::size_t j = last + 1; j-- > i;) {
+            const std::size_t size = length_through[j - i];
+            if (size < 8 || size > 15 || !right_ok(groups_[j].end)) continue;
+            if (e164_valid(std::string_view(number.data(), size))) {
+                return Match{e_.phone_, gs - 1, groups_[j].end, j, boosted(e_.phone_, gs - 1, 0.85F)};
+            }
         }
     }
 
     // Payment cards: 4-4-4-4(-3), 4-6-5 (Amex), 4-6-4 (Diners), or 13-19 digits.
-    if (e_.card_ && len(i) == 4 && left_ok(gs)) {
+    // A grouped card number is the whole of its run of groups: four groups
+    // inside "FR76 9989 5491 5412 7845 3855 506" are a stretch of something
+    // longer (an account, a reference), whatever Luhn says about them.
+    const bool inside_longer_run = i > 0 && i < c && sep(i - 1) == sep(i);
+    if (e_.card_ && len(i) == 4 && left_ok(gs) && !inside_longer_run) {
         for (std::size_t count : {5u, 4u, 3u}) {
             const std::size_t j = i + count - 1;
             if (j > c || !same_separators(i, j, {" ", "-"}) || !right_ok(groups_[j].end)) continue;
+            if (j < c && sep(j) == sep(i)) continue;  // the run goes on
             bool shape = false;
             if (count == 3) {
                 shape = len(i + 1) == 6 && (len(i + 2) == 5 || len(i + 2) == 4);
@@ -720,12 +754,12 @@ std::optional<FastPathScan::Match> FastPathScan::shape_at(std::size_t i, std::si
         return Match{e_.sin_, gs, groups_[i + 2].end, i + 2, boosted(e_.sin_, gs, 0.8F)};
     }
 
-    // Aadhaar: 4-4-4, not the start or middle of a longer 4-4-4-... number.
+    // Aadhaar: 4-4-4, the whole of its run of groups (not a stretch of a
+    // longer grouped number such as an account or an IBAN).
     if (e_.aadhaar_ && i + 2 <= c && len(i) == 4 && len(i + 1) == 4 && len(i + 2) == 4 &&
         same_separators(i, i + 2, {" ", "-"}) && left_ok(gs) && right_ok(groups_[i + 2].end)) {
-        const bool continues = i + 2 < c && sep(i + 2) == sep(i) && len(i + 3) == 4;
-        const bool continued = i > 0 && groups_[i - 1].end <= gs && sep(i - 1) == sep(i) && len(i - 1) == 4;
-        if (!continues && !continued && aadhaar_valid(digits(i, i + 2))) {
+        const bool continues = i + 2 < c && sep(i + 2) == sep(i);
+        if (!continues && !inside_longer_run && aadhaar_valid(digits(i, i + 2))) {
             return Match{e_.aadhaar_, gs, groups_[i + 2].end, i + 2, boosted(e_.aadhaar_, gs, 0.85F)};
         }
     }
@@ -764,7 +798,7 @@ std::optional<FastPathScan::Match> FastPathScan::ipv4_at(std::size_t i, std::siz
     const std::string_view window = d_.substr(window_start, ms - window_start);
     static constexpr std::string_view version_words[] = {"version", "ver",      "release", "build",
                                                          "rev",     "revision", "firmware", "v"};
-    if (contains_any_word(window, version_words)) {
+    if (contains_any_word(window, version_words) || mentions_version(window)) {
         skip = true;
         return std::nullopt;
     }
@@ -797,8 +831,9 @@ std::optional<FastPathScan::Match> FastPathScan::ipv4_at(std::size_t i, std::siz
         skip = true;
         return std::nullopt;
     }
-    static constexpr std::string_view section_words[] = {"section", "sections", "clause", "clauses",
-                                                         "chapter", "rfc",      "iso"};
+    // Object identifiers (2.5.4.3, 2.5.29.17) share the shape too.
+    static constexpr std::string_view section_words[] = {"section", "sections", "clause", "clauses", "chapter", "rfc",
+                                                         "iso",     "oid",      "oids",   "object",  "identifier"};
     if (contains_any_word(window, section_words)) {
         skip = true;
         return std::nullopt;
@@ -924,9 +959,17 @@ FastPathScan::Outcome FastPathScan::ipv6_at(std::size_t t) {
     }
     if (text.find('.') != std::string_view::npos) ++groups;  // a trailing dotted quad is two groups
     const bool compressed = text.find("::") != std::string_view::npos;
+    // Every group written with four digits (2001:4860:0000:...:8888) is how
+    // addresses are printed in full, not how numbers are listed.
+    bool four_digit_groups = !compressed;
+    for (std::size_t i = 0; four_digit_groups && i < text.size(); i += 5) {
+        four_digit_groups = i + 4 <= text.size() && (i + 4 == text.size() || text[i + 4] == ':') &&
+                            std::all_of(text.begin() + static_cast<std::ptrdiff_t>(i),
+                                        text.begin() + static_cast<std::ptrdiff_t>(i + 4), is_hex);
+    }
     // 1:2:3:4:5:6:7:8 is a list of numbers more often than an address;
     // "d::" in C++ is a scope, not the unspecified address.
-    if (groups < 3 || !has_digit || !(compressed || has_hex_letter)) return skip;
+    if (groups < 3 || !has_digit || !(compressed || has_hex_letter || four_digit_groups)) return skip;
     emit(e_.ipv6_, s, e, boosted(e_.ipv6_, s, 0.8F));
     return {stopped_ ? Status::stop : Status::done, std::max(re, t + 1)};
 }

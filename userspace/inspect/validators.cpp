@@ -499,7 +499,11 @@ bool jwt_valid(std::string_view token) {
     return json_object_with_member(*header, "alg") && !trimmed_payload.empty() && trimmed_payload.front() == '{';
 }
 
-std::optional<KeyBlockKind> private_key_block_valid(std::string_view block) {
+namespace {
+
+// The label of a "-----BEGIN <label>-----" line naming a private key, and
+// where the body after it starts; nullopt for anything else.
+std::optional<std::pair<std::string_view, std::size_t>> private_key_header(std::string_view block) {
     constexpr std::string_view begin_marker = "-----BEGIN ";
     constexpr std::string_view dashes = "-----";
     if (!block.starts_with(begin_marker)) return std::nullopt;
@@ -507,12 +511,13 @@ std::optional<KeyBlockKind> private_key_block_valid(std::string_view block) {
     if (label_end == std::string_view::npos) return std::nullopt;
     const std::string_view label = block.substr(begin_marker.size(), label_end - begin_marker.size());
     if (label.find("PRIVATE KEY") == std::string_view::npos) return std::nullopt;
-    const std::string end_marker = "-----END " + std::string(label) + "-----";
-    if (!block.ends_with(end_marker)) return std::nullopt;
-    const std::size_t body_start = label_end + dashes.size();
-    if (body_start > block.size() - end_marker.size()) return std::nullopt;
-    std::string_view body = block.substr(body_start, block.size() - end_marker.size() - body_start);
+    return std::pair{label, label_end + dashes.size()};
+}
 
+// Checks a key body (everything between the BEGIN line's dashes and the END
+// line, or the end of a truncated block). A truncated body may stop in the
+// middle of a base64 quantum; its decodable prefix is checked.
+std::optional<KeyBlockKind> key_body_valid(std::string_view label, std::string_view body, bool truncated) {
     // Split into lines on real newlines or JSON-escaped "\n" (keys pasted
     // into JSON or .env files keep their structure that way).
     // The rest of the BEGIN line is empty; armor headers may follow it.
@@ -522,6 +527,8 @@ std::optional<KeyBlockKind> private_key_block_valid(std::string_view block) {
         body.remove_prefix(1);
     } else if (body.starts_with("\\n")) {
         body.remove_prefix(2);
+    } else if (truncated) {
+        return std::nullopt;  // a BEGIN line quoted in code or prose, not a key
     }
     std::string base64;
     bool in_headers = true;
@@ -563,6 +570,7 @@ std::optional<KeyBlockKind> private_key_block_valid(std::string_view block) {
         base64.append(line);
     }
     if (base64.size() < 64) return std::nullopt;
+    if (truncated) base64.resize(base64.size() / 4 * 4);
     if (label.find("OPENSSH") != std::string_view::npos) {
         const auto decoded = base64_decode(base64, Base64Alphabet::standard);
         if (!decoded || !std::string_view(*decoded).starts_with(std::string_view("openssh-key-v1\0", 15))) {
@@ -573,6 +581,26 @@ std::optional<KeyBlockKind> private_key_block_valid(std::string_view block) {
     if (label.find("PGP") != std::string_view::npos) return KeyBlockKind::pgp;
     if (!base64_decode(base64, Base64Alphabet::standard)) return std::nullopt;
     return KeyBlockKind::pem;
+}
+
+}  // namespace
+
+std::optional<KeyBlockKind> private_key_block_valid(std::string_view block) {
+    const auto header = private_key_header(block);
+    if (!header) return std::nullopt;
+    const auto [label, body_start] = *header;
+    const std::string end_marker = "-----END " + std::string(label) + "-----";
+    if (!block.ends_with(end_marker)) return std::nullopt;
+    if (body_start > block.size() - end_marker.size()) return std::nullopt;
+    return key_body_valid(label, block.substr(body_start, block.size() - end_marker.size() - body_start), false);
+}
+
+std::optional<KeyBlockKind> truncated_private_key_block_valid(std::string_view block) {
+    const auto header = private_key_header(block);
+    if (!header) return std::nullopt;
+    const auto [label, body_start] = *header;
+    if (block.find("-----", body_start) != std::string_view::npos) return std::nullopt;  // armor: not truncated
+    return key_body_valid(label, block.substr(body_start), true);
 }
 
 // --- Well-known test values ----------------------------------------------------------------

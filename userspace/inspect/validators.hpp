@@ -98,6 +98,10 @@ enum class KeyBlockKind : std::uint8_t { pem, openssh, pgp };
 // at least 64 characters (line breaks may be real or JSON-escaped "\n"),
 // "openssh-key-v1" magic for OPENSSH keys.
 [[nodiscard]] std::optional<KeyBlockKind> private_key_block_valid(std::string_view block);
+// The same block cut short before its END line (a paste or a log line limit
+// stopped it): the BEGIN line, then at least 64 characters of base64 lines
+// and no further armor line. Most of a private key is still a secret.
+[[nodiscard]] std::optional<KeyBlockKind> truncated_private_key_block_valid(std::string_view block);
 
 // --- Well-known test values ------------------------------------------------------
 
