@@ -93,6 +93,7 @@ bool inet_pton_accepts(int family, std::string_view text) {
     return inet_pton(family, c_string.c_str(), address) == 1;
 }
 
+// Only for years chrono can hold (-32767..32767).
 bool chrono_date_valid(int year, int month, int day) {
     if (month < 1 || month > 12 || day < 1 || day > 31) return false;  // chrono would wrap these
     using namespace std::chrono;
@@ -204,7 +205,7 @@ void check_dates(std::string_view s) {
                                                                               static_cast<unsigned char>(s[1])));
         const int month = static_cast<signed char>(s[2]) % 16;
         const int day = static_cast<signed char>(s[3]) % 40;
-        FUZZ_CHECK(calendar_date_valid(year, month, day) == chrono_date_valid(year, month, day));
+        if (year >= -32767) FUZZ_CHECK(calendar_date_valid(year, month, day) == chrono_date_valid(year, month, day));
     }
 }
 
