@@ -7,8 +7,12 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# clang-19 is for the libFuzzer targets (scripts/fuzz.sh): clang 14-16 leave
+# libstdc++ 12's <expected> disabled, and libclang-rt-19-dev holds libFuzzer
+# and the sanitizer runtimes; llvm-19 brings the symbolizer for its traces.
 PACKAGES="build-essential cmake pkg-config git ca-certificates
   clang llvm libbpf-dev bpftool
+  clang-19 libclang-rt-19-dev llvm-19
   libseccomp-dev libcap-dev
   libboost-program-options-dev libboost-dev
   libspdlog-dev libfmt-dev
