@@ -287,6 +287,22 @@ TEST_F(ScanCli, MaxSizeSkipsLargerFiles) {
     EXPECT_EQ(scan("--max-size lots " + quote(clean_)).status, 2);
 }
 
+TEST_F(ScanCli, MaxFindingsStopsAFileWithAWarning) {
+    std::string many;
+    for (int i = 0; i < 30; ++i) many += "SSN " + k_ssn + "\n";
+    const fs::path dense = dir_ / "dense.txt";
+    write(dense, many);
+    Outcome all = scan("--json " + quote(dense));
+    EXPECT_EQ(json::parse(all.out).at("findings").size(), 30u) << all.err;
+    EXPECT_EQ(all.err.find("stopped after"), std::string::npos) << all.err;
+    Outcome capped = scan("--json --max-findings 5 " + quote(dense));
+    EXPECT_EQ(capped.status, 1);
+    EXPECT_EQ(json::parse(capped.out).at("findings").size(), 5u);
+    EXPECT_NE(capped.err.find("stopped after 5 findings"), std::string::npos) << capped.err;
+    for (const char* bad : {"0", "-1", "lots", "100000001"})
+        EXPECT_EQ(scan(std::string("--max-findings ") + bad + " " + quote(dense)).status, 2) << bad;
+}
+
 TEST_F(ScanCli, FindsAValueAcrossChunkBoundariesInLargeFiles) {
     // 3 MiB of filler with the SSN straddling the 1 MiB read boundary.
     std::string big(std::size_t{1} << 20, 'x');

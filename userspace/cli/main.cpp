@@ -69,7 +69,8 @@ Policy:
   policy explain --policy NAME|FILE connect ADDR:PORT | unix:PATH
   policy explain --policy NAME|FILE exec PATH
 Inspection:
-  scan [--json|--sarif] [--types LIST] [--max-size BYTES] [PATH...|-]
+  scan [--json|--sarif] [--types LIST] [--max-size BYTES] [--max-findings N]
+       [PATH...|-]
   scan --list-types
                        find PII and secrets in files, directories (recursive)
                        or standard input; exits 1 if something was found,
@@ -754,7 +755,8 @@ int cmd_scan(const std::vector<std::string>& args) {
     const auto started = std::chrono::steady_clock::now();
     po::options_description opts;
     opts.add_options()("json", po::bool_switch())("sarif", po::bool_switch())("types", po::value<std::string>())(
-        "max-size", po::value<std::string>())("list-types", po::bool_switch())(
+        "max-size", po::value<std::string>())("max-findings", po::value<std::string>())(
+        "list-types", po::bool_switch())(
         "paths", po::value<std::vector<std::string>>());
     po::positional_options_description pos;
     pos.add("paths", -1);
@@ -777,6 +779,15 @@ int cmd_scan(const std::vector<std::string>& args) {
         run.max_size = *size;
     }
     inspect::Options options;  // no cache_dir: the CLI compiles its databases
+    if (vm.count("max-findings")) {
+        // Findings are kept per file until it is printed: the cap bounds memory.
+        const std::string text = vm["max-findings"].as<std::string>();
+        std::uint64_t cap = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), cap);
+        if (ec != std::errc() || end != text.data() + text.size() || cap == 0 || cap > 100'000'000)
+            return usage_error("scan: --max-findings wants a number from 1 to 100000000, got '" + text + "'");
+        options.max_findings = static_cast<std::size_t>(cap);
+    }
     if (vm.count("types")) {
         std::string list = vm["types"].as<std::string>();
         std::size_t start = 0;
