@@ -1093,8 +1093,9 @@ TEST(InspectScan, AdversarialInputsStayLinear) {
         const double small_seconds = fastest_scan_seconds(repeat(unit, small));
         const double large_seconds = fastest_scan_seconds(repeat(unit, small * factor));
         // Floor the small time at 1 ms so timer noise on a tiny scan cannot
-        // inflate the ratio; linear is ~8, quadratic ~64.
-        EXPECT_LT(large_seconds / std::max(small_seconds, 1e-3), 3.0 * factor)
+        // inflate the ratio; linear is ~8, quadratic ~64 (the bound, 32,
+        // leaves room for a loaded machine slowing one of the two runs).
+        EXPECT_LT(large_seconds / std::max(small_seconds, 1e-3), 4.0 * factor)
             << unit << ": " << small_seconds << " s for " << small << " bytes, " << large_seconds << " s for "
             << small * factor;
     }
