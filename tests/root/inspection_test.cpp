@@ -35,7 +35,9 @@ protected:
     void SetUp() override {
         AIRLOCK_REQUIRE_ROOT();
         work_ = make_temp_dir();
-        for (const char* sub : {"srv", "masked", "open-data", "big"}) std::filesystem::create_directories(work_ + "/" + sub);
+        for (const char* sub : {"srv", "masked", "open-data", "big", "lenient"})
+            std::filesystem::create_directories(work_ + "/" + sub);
+        write_file(work_ + "/lenient/notes.txt", "plain text\n");
         write_file(work_ + "/srv/customers.csv",
                    "name,ssn,email\nJane Roe,SSN " + k_ssn_1 + "," + k_email + "\nJohn Doe,SSN " + k_ssn_2 + ",-\n");
         write_file(work_ + "/srv/config.env", "GITHUB_TOKEN=" + github_token() + "\n");
@@ -73,6 +75,11 @@ protected:
             "    inspect: true\n"
             "    too_large: deny\n"
             "    errno: EFBIG\n"
+            "    verdict: allow\n"
+            "  - name: lenient\n"
+            "    match: { action: open, path: [\"" + work_ + "/lenient/**\"] }\n"
+            "    inspect: true\n"
+            "    too_large: allow\n"
             "    verdict: allow\n"
             "  - name: exfiltration\n"
             "    match: { action: connect, session_read: [\"pii.*\"] }\n"
@@ -299,6 +306,18 @@ TEST_F(InspectionTest, OtherNamesForInspectedDataAreInspectedOrAsked) {
     // Within the inspected tree a rename keeps it inspected: allowed.
     EXPECT_EQ(probe({"rename", masked, work_ + "/masked/renamed.txt"}), "ok");
     EXPECT_EQ(probe({"read", work_ + "/masked/renamed.txt"}), expected);
+}
+
+// When the inspector itself cannot work (here: its key file is readable by
+// others, so it is refused), inspected calls are denied, even under a rule
+// whose too_large would let unscannable data through.
+TEST_F(InspectionTest, ABrokenInspectorDeniesRatherThanAllows) {
+    auto& d = start();
+    write_file(d.state_dir() + "/inspect.key", std::string(64, 'a'), 0644);
+    EXPECT_EQ(probe({"read", work_ + "/lenient/notes.txt"}), "err EACCES") << d.log_text();
+    EXPECT_NE(d.log_text().find("inspection failed"), std::string::npos) << d.log_text();
+    // Rules that do not inspect are unaffected.
+    EXPECT_EQ(probe({"read", "/etc/os-release"}).rfind("ok", 0), 0u);
 }
 
 }  // namespace

@@ -1097,6 +1097,9 @@ struct Daemon::Impl {
             call->object = call->target.policy_path + " [" +
                            supervisor::quote_argv(*outcome.redacted_argv, call->argv_truncated) + "]";
         }
+        if (!outcome.error.empty())
+            spdlog::error("session {}: inspection failed, {} {} denied: {}", sid, supervisor::action_name(*call),
+                          json(call->object).dump(), outcome.error);
         if (outcome.data && outcome.data->total() != 0)
             // Agent-chosen names: JSON-escaped so they cannot forge log lines.
             spdlog::info("session {}: {} {}: {} ({})", sid, supervisor::action_name(*call), json(call->object).dump(),

@@ -134,6 +134,18 @@ int denial_errno(const policy::Decision& rule_decision) {
     return EACCES;
 }
 
+// The inspector itself failed (its databases, its key, a scan error): not a
+// property of the data, so never too_large's verdict, which may be allow.
+InspectionOutcome inspection_failed(const policy::Decision& rule_decision, const common::Error& error) {
+    InspectionOutcome out;
+    out.decision = rule_decision;
+    out.decision.verdict = policy::Verdict::deny;
+    out.decision.error_number = denial_errno(rule_decision);
+    out.decision.data_reason = "inspection failed: " + error.to_string();
+    out.error = error.to_string();
+    return out;
+}
+
 }  // namespace
 
 std::uint64_t DataSummary::total() const {
@@ -254,8 +266,7 @@ InspectionOutcome DataInspection::inspect_exec(supervisor::HeldCall& call, const
     }
     auto summary = scan(buffer);
     if (!summary) {
-        out.decision = policy::decide_uninspectable(rule_decision, summary.error().to_string());
-        return out;
+        return inspection_failed(rule_decision, summary.error());
     }
     out.decision = policy::decide_on_data(rule_decision, summary->counts);
     if (summary->total() != 0) {
@@ -346,8 +357,7 @@ InspectionOutcome DataInspection::inspect_open(supervisor::HeldCall& call, const
     }
     auto summary = scan(*content);
     if (!summary) {
-        out.decision = policy::decide_uninspectable(rule_decision, summary.error().to_string());
-        return out;
+        return inspection_failed(rule_decision, summary.error());
     }
     out.decision = policy::decide_on_data(rule_decision, summary->counts);
     if (out.decision.verdict == policy::Verdict::mask) {

@@ -55,6 +55,8 @@ struct InspectionOutcome {
     // exec only: argv with every finding redacted, for audit rows and prompts
     // (the raw argv holds the values).
     std::optional<std::vector<std::string>> redacted_argv;
+    // Set when the inspector failed (not the data): the call is denied.
+    std::string error;
 };
 
 class DataInspection {
