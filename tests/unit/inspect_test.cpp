@@ -28,10 +28,12 @@
 #include "inspect/finding.hpp"
 #include "inspect/scanner.hpp"
 #include "inspect/validators.hpp"
+#include "support/test_values.hpp"
 
 namespace {
 
 using namespace airlock::inspect;
+using namespace airlock::test_values;
 
 // --- Helpers -----------------------------------------------------------------------
 
@@ -39,15 +41,7 @@ constexpr std::string_view alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr
 constexpr std::string_view letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 constexpr std::string_view base32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 constexpr std::string_view hex_lower = "0123456789abcdef";
-constexpr std::string_view base64_chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr std::string_view base64url_chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 constexpr std::string_view hash_key = "daemon-key";
-
-std::string cat(std::initializer_list<std::string_view> parts) {
-    std::string out;
-    for (std::string_view p : parts) out += p;
-    return out;
-}
 
 std::string random_string(std::size_t n, std::string_view alphabet, unsigned seed) {
     std::mt19937 rng(seed);
@@ -60,57 +54,6 @@ std::string random_bytes(std::size_t n, unsigned seed) {
     std::mt19937 rng(seed);
     std::string out;
     for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<char>(rng() & 0xFF));
-    return out;
-}
-
-std::string base64(std::string_view bytes, bool url = false, bool pad = true) {
-    const std::string_view alphabet = url ? base64url_chars : base64_chars;
-    std::string out;
-    std::size_t i = 0;
-    for (; i + 2 < bytes.size(); i += 3) {
-        const unsigned v = (static_cast<unsigned char>(bytes[i]) << 16) |
-                           (static_cast<unsigned char>(bytes[i + 1]) << 8) | static_cast<unsigned char>(bytes[i + 2]);
-        for (int k = 3; k >= 0; --k) out.push_back(alphabet[(v >> (6 * k)) & 63]);
-    }
-    const std::size_t rest = bytes.size() - i;
-    if (rest > 0) {
-        unsigned v = static_cast<unsigned char>(bytes[i]) << 16;
-        if (rest == 2) v |= static_cast<unsigned char>(bytes[i + 1]) << 8;
-        out.push_back(alphabet[(v >> 18) & 63]);
-        out.push_back(alphabet[(v >> 12) & 63]);
-        if (rest == 2) out.push_back(alphabet[(v >> 6) & 63]);
-        if (pad) out.append(rest == 1 ? "==" : "=");
-    }
-    return out;
-}
-
-std::string luhn_complete(const std::string& prefix) {
-    for (char d = '0'; d <= '9'; ++d) {
-        if (luhn_valid(prefix + d)) return prefix + d;
-    }
-    return {};
-}
-
-std::string luhn_break(std::string number) {
-    number.back() = number.back() == '9' ? '0' : static_cast<char>(number.back() + 1);
-    return number;
-}
-
-std::string verhoeff_complete(const std::string& prefix) {
-    for (char d = '0'; d <= '9'; ++d) {
-        if (verhoeff_valid(prefix + d)) return prefix + d;
-    }
-    return {};
-}
-
-std::string group(const std::string& digits, std::initializer_list<std::size_t> sizes, std::string_view sep) {
-    std::string out;
-    std::size_t pos = 0;
-    for (std::size_t size : sizes) {
-        if (!out.empty()) out += sep;
-        out += digits.substr(pos, size);
-        pos += size;
-    }
     return out;
 }
 
@@ -137,8 +80,8 @@ std::string pgp_key() {
 }
 
 std::string jwt_token(std::string_view header_json, std::string_view payload_json, bool signed_token = true) {
-    return base64(header_json, true, false) + "." + base64(payload_json, true, false) + "." +
-           (signed_token ? base64(random_bytes(32, 9), true, false) : "");
+    return base64url(header_json) + "." + base64url(payload_json) + "." +
+           (signed_token ? base64url(random_bytes(32, 9)) : "");
 }
 
 std::string hmac_hex(std::string_view key, std::string_view value) {
@@ -399,7 +342,7 @@ TEST(InspectValidators, Jwt) {
     EXPECT_TRUE(jwt_valid(jwt_token(R"({ "alg" : "none" })", R"({"sub":"42"})", false)));
     EXPECT_FALSE(jwt_valid(jwt_token(R"({"typ":"JWT"})", R"({"sub":"42"})")));      // no alg
     EXPECT_FALSE(jwt_valid(jwt_token(R"({"alg":"HS256"})", R"(["not","object"])")));  // payload
-    EXPECT_FALSE(jwt_valid(base64(R"({"alg":"HS256"})", true, false) + ".abc"));       // two parts
+    EXPECT_FALSE(jwt_valid(base64url(R"({"alg":"HS256"})") + ".abc"));       // two parts
     EXPECT_FALSE(jwt_valid("eyJhbGciOiJIUzI1NiJ9.!!!.sig"));
 }
 
@@ -474,19 +417,19 @@ const std::vector<DetectorCase>& detector_cases() {
         const std::string iban_de = "DE44500105175407324931";
 
         c.push_back({"pii.credit_card",
-                     {{"card " + group(visa, {4, 4, 4, 4}, " ") + " exp 12/27", group(visa, {4, 4, 4, 4}, " ")},
-                      {"pan=" + group(master, {4, 4, 4, 4}, "-") + ";", group(master, {4, 4, 4, 4}, "-")},
-                      {"amex " + group(amex, {4, 6, 5}, " "), group(amex, {4, 6, 5}, " ")},
+                     {{"card " + grouped(visa, {4, 4, 4, 4}, " ") + " exp 12/27", grouped(visa, {4, 4, 4, 4}, " ")},
+                      {"pan=" + grouped(master, {4, 4, 4, 4}, "-") + ";", grouped(master, {4, 4, 4, 4}, "-")},
+                      {"amex " + grouped(amex, {4, 6, 5}, " "), grouped(amex, {4, 6, 5}, " ")},
                       {"cc:" + visa + ".", visa},
                       {"test card 4111 1111 1111 1111", "4111 1111 1111 1111", true}},
-                     {"card " + group(luhn_break(visa), {4, 4, 4, 4}, " "),
+                     {"card " + grouped(luhn_break(visa), {4, 4, 4, 4}, " "),
                       "1234 5678 9012 3456",
-                      "card " + group(visa.substr(0, 12), {4, 4, 4}, " ") + " only twelve",
+                      "card " + grouped(visa.substr(0, 12), {4, 4, 4}, " ") + " only twelve",
                       "id 123e4567-e89b-12d3-a456-426614174000",
                       "ts=1700000000000 ms",
                       "commit 3f786850e387550fdab836ed7e6dc881de23001b",
-                      "ref " + group(visa, {4, 4, 4, 4}, "-") + "-1234",
-                      "FR76 9989 " + group(visa, {4, 4, 4, 4}, " ") + " 506",
+                      "ref " + grouped(visa, {4, 4, 4, 4}, "-") + "-1234",
+                      "FR76 9989 " + grouped(visa, {4, 4, 4, 4}, " ") + " 506",
                       "v" + visa}});
         c.push_back({"pii.us_ssn",
                      {{"SSN 536-22-8451 on file", "536-22-8451"},
@@ -501,19 +444,19 @@ const std::vector<DetectorCase>& detector_cases() {
                       {"filer 999 88 7654.", "999 88 7654"}},
                      {"912-69-1234", "912-93-1234", "ref 912701234", "912-70-0000"}});
         c.push_back({"pii.ca_sin",
-                     {{"SIN " + group(sin, {3, 3, 3}, " "), group(sin, {3, 3, 3}, " ")},
-                      {"employee " + group("527438915", {3, 3, 3}, "-") + ",", group("527438915", {3, 3, 3}, "-")},
+                     {{"SIN " + grouped(sin, {3, 3, 3}, " "), grouped(sin, {3, 3, 3}, " ")},
+                      {"employee " + grouped("527438915", {3, 3, 3}, "-") + ",", grouped("527438915", {3, 3, 3}, "-")},
                       {"SIN: 987654324", "987654324"},
                       {"Canada's example 046 454 286", "046 454 286", true}},
-                     {group("130692545", {3, 3, 3}, " "), group(luhn_complete("83069254"), {3, 3, 3}, " "),
-                      "number " + sin, group(sin, {3, 3, 3}, "-") + "-123"}});
+                     {grouped("130692545", {3, 3, 3}, " "), grouped(luhn_complete("83069254"), {3, 3, 3}, " "),
+                      "number " + sin, grouped(sin, {3, 3, 3}, "-") + "-123"}});
         c.push_back({"pii.in_aadhaar",
-                     {{"Aadhaar " + group(aadhaar, {4, 4, 4}, " "), group(aadhaar, {4, 4, 4}, " ")},
-                      {"uid " + group("498765432102", {4, 4, 4}, "-"), group("498765432102", {4, 4, 4}, "-")},
+                     {{"Aadhaar " + grouped(aadhaar, {4, 4, 4}, " "), grouped(aadhaar, {4, 4, 4}, " ")},
+                      {"uid " + grouped("498765432102", {4, 4, 4}, "-"), grouped("498765432102", {4, 4, 4}, "-")},
                       {"Aadhaar: 876543210988", "876543210988"}},
-                     {group("234567890125", {4, 4, 4}, " "), group(verhoeff_complete("13456789012"), {4, 4, 4}, " "),
-                      "number 234567890124", group(aadhaar + "1234", {4, 4, 4, 4}, " ") + " x",
-                      "iban=BE67 " + group(aadhaar, {4, 4, 4}, " ")}});
+                     {grouped("234567890125", {4, 4, 4}, " "), grouped(verhoeff_complete("13456789012"), {4, 4, 4}, " "),
+                      "number 234567890124", grouped(aadhaar + "1234", {4, 4, 4, 4}, " ") + " x",
+                      "iban=BE67 " + grouped(aadhaar, {4, 4, 4}, " ")}});
         c.push_back({"pii.phone",
                      {{"call (415) 892-2671 today", "(415) 892-2671"},
                       {"tel +1 415 892 2671", "+1 415 892 2671"},
@@ -528,7 +471,7 @@ const std::vector<DetectorCase>& detector_cases() {
                      {"on 2023-12-25", "at 12/25/2023 14:30", "415-892-26710", "123-456-7890", "ref 4158922671",
                       "v4.158.922.671", "(415) 892-267"}});
         c.push_back({"pii.iban",
-                     {{"IBAN " + group(iban_de, {4, 4, 4, 4, 4, 2}, " "), group(iban_de, {4, 4, 4, 4, 4, 2}, " ")},
+                     {{"IBAN " + grouped(iban_de, {4, 4, 4, 4, 4, 2}, " "), grouped(iban_de, {4, 4, 4, 4, 4, 2}, " ")},
                       {"to GB29NWBK60161331926819.", "GB29NWBK60161331926819"},
                       {"FR76 3000 6000 0112 3456 7890 189 ok", "FR76 3000 6000 0112 3456 7890 189"},
                       {"NO9386011117947", "NO9386011117947"},
@@ -728,7 +671,7 @@ const std::vector<DetectorCase>& detector_cases() {
                      {{"Authorization: Bearer " + jwt, jwt}, {"t=" + unsigned_jwt + " ", unsigned_jwt}, {"jwt.io " + jwt_io, jwt_io, true}},
                      {jwt_token(R"({"typ":"JWT","kid":"1"})", R"({"sub":"42"})"),
                       "eyJ" + random_string(60, alnum, 78), cat({"x", jwt}),
-                      base64(R"({"alg":"HS256","typ":"JWT"})", true, false) + ".eyJzdWIiOiI0MiJ9"}});
+                      base64url(R"({"alg":"HS256","typ":"JWT"})") + ".eyJzdWIiOiI0MiJ9"}});
         c.push_back({"secret.db_url_password",
                      {{"DATABASE_URL=postgres://app:S3cr3tPa55@db.internal:5432/x", "S3cr3tPa55"},
                       {"mongodb+srv://u:pw_9d8f7@cluster0.mongodb.net/db", "pw_9d8f7"},

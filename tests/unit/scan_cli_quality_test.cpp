@@ -20,30 +20,17 @@
 #include "corpus/corpus_generator.hpp"
 #include "corpus/quality.hpp"
 #include "inspect/detectors.hpp"
+#include "support/files.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
+using airlock::test_files::slurp;
+const auto& quote = airlock::test_files::shell_quote;
 using namespace airlock;
 using nlohmann::json;
 
 constexpr double k_required = 0.98;
-
-std::string quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) {
-        if (c == '\'') out += "'\\''";
-        else out.push_back(c);
-    }
-    return out + "'";
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
 
 class ScanCliQuality : public ::testing::Test {
 protected:

@@ -19,9 +19,13 @@
 #include <sstream>
 #include <string>
 
+#include "support/files.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
+using airlock::test_files::slurp;
+const auto& quote = airlock::test_files::shell_quote;
 using nlohmann::json;
 
 std::string github_token() {
@@ -39,22 +43,6 @@ struct Outcome {
     std::string out;
     std::string err;
 };
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-std::string quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) {
-        if (c == '\'') out += "'\\''";
-        else out.push_back(c);
-    }
-    return out + "'";
-}
 
 class ScanCli : public ::testing::Test {
 protected:
