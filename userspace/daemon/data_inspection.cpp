@@ -275,7 +275,8 @@ InspectionOutcome DataInspection::inspect_exec(supervisor::HeldCall& call, const
         if (session) {
             auto all = session->scan(std::string_view(buffer).substr(0, argv_bytes));
             give_back(std::move(*session));
-            if (all) out.redacted_argv = redact_items(call.argv, all->findings);
+            // A capped scan may have missed values: then nothing is shown.
+            if (all && !all->truncated) out.redacted_argv = redact_items(call.argv, all->findings);
         }
         if (!out.redacted_argv) out.redacted_argv = std::vector<std::string>(call.argv.size(), "[REDACTED]");
     }
