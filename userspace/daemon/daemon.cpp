@@ -1034,8 +1034,9 @@ struct Daemon::Impl {
             case policy::Verdict::mask: {
                 audit_decision(s, *call, masked ? "mask" : "allow", decision.rule, "policy", received, 0,
                                decision.data_reason, data.get(), masked);
-                // Masked data is not what the agent read; anything else is.
-                auto taint = masked ? nullptr : data;
+                // What an open hands over unmasked is what the agent read
+                // (an exec's arguments were its own already).
+                auto taint = masked || call->kind != supervisor::CallKind::open ? nullptr : data;
                 releases.push_back({[this, sid = s.id, call, taint] {
                                         if (auto it = sessions.find(sid); it != sessions.end()) {
                                             if (taint) note_data_read(it->second, *taint);
@@ -1330,7 +1331,7 @@ struct Daemon::Impl {
         const std::int64_t rid = p.id;
         const std::int64_t sid = s.id;
         auto call = p.call;
-        auto taint = allow && alive ? p.data : nullptr;
+        auto taint = allow && alive && p.call->kind == supervisor::CallKind::open ? p.data : nullptr;
         int err = p.decision.error_number ? p.decision.error_number : EACCES;
         releases.push_back(
             {[this, rid, sid, call, allow, alive, err, decision, by, scope, reason, done, taint] {
