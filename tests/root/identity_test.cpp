@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <linux/capability.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -12,11 +14,13 @@
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 
 #include "harness.hpp"
 #include "supervisor/credentials.hpp"
+#include "supervisor/remote_memory.hpp"
 
 namespace airlock::supervisor {
 namespace {
@@ -128,6 +132,75 @@ TEST_F(IdentityTest, ScopedCredentialsRestoreUnlessTheThreadRestoresLazily) {
         EXPECT_EQ(try_open(path("root-only")), 0);
         thread_identity::lazy_restore(false);
     });
+}
+
+TEST_F(IdentityTest, AReaderOfARootAgentStaysCapabilityLessAndOfAnotherUserIsRoot) {
+    on_thread([&] {
+        ASSERT_TRUE(thread_identity::act_as({0, 0, {}}));
+        thread_identity::act_as_reader_of({0, 0, {}});
+        EXPECT_TRUE(thread_identity::wearing_capless_root());
+        EXPECT_EQ(try_open(path("other-owner")), EACCES) << "reading for a root agent regained capabilities";
+        thread_identity::act_as_reader_of({0, 0, {k_group}});  // other groups: not the identity worn
+        EXPECT_FALSE(thread_identity::wearing_capless_root());
+        EXPECT_EQ(try_open(path("other-owner")), 0);
+        ASSERT_TRUE(thread_identity::act_as({k_nobody, k_nobody, {}}));
+        thread_identity::act_as_reader_of({k_nobody, k_nobody, {}});
+        EXPECT_EQ(thread_euid(), 0u) << "a non-root agent's memory needs CAP_SYS_PTRACE";
+        EXPECT_EQ(try_open(path("root-only")), 0);
+    });
+}
+
+TEST_F(IdentityTest, BetweenTurnsAnAgentIdentityIsDroppedAndACapabilityLessRootKept) {
+    on_thread([&] {
+        ASSERT_TRUE(thread_identity::act_as({k_nobody, k_nobody, {}}));
+        thread_identity::settle_between_turns();
+        EXPECT_EQ(thread_euid(), 0u);
+        EXPECT_EQ(try_open(path("root-only")), 0);
+        ASSERT_TRUE(thread_identity::act_as({0, 0, {}}));
+        thread_identity::settle_between_turns();
+        EXPECT_TRUE(thread_identity::wearing_capless_root());
+        EXPECT_EQ(try_open(path("other-owner")), EACCES);
+    });
+}
+
+// The claim act_as_reader_of() rests on: a capability-less root thread reads
+// a capability-less root process's memory without switching back to root.
+volatile char g_marker[] = "airlock-marker";
+
+TEST_F(IdentityTest, ACapabilityLessRootReadsACapabilityLessRootProcess) {
+    int ready[2];
+    ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+        __user_cap_data_struct none[2] = {};
+        if (::syscall(SYS_capset, &header, none) != 0) ::_exit(1);
+        char c = 1;
+        if (::write(ready[1], &c, 1) != 1) ::_exit(1);
+        ::pause();
+        ::_exit(0);
+    }
+    ::close(ready[1]);
+    char c = 0;
+    ASSERT_EQ(::read(ready[0], &c, 1), 1);
+    ::close(ready[0]);
+    on_thread([&] {
+        ASSERT_TRUE(thread_identity::act_as({0, 0, {}}));
+        thread_identity::act_as_reader_of({0, 0, {}});
+        char out[sizeof g_marker] = {};
+        auto r = read_remote(child, reinterpret_cast<std::uint64_t>(&g_marker[0]), out, sizeof out);
+        EXPECT_TRUE(r) << (r ? "" : r.error().to_string());
+        EXPECT_STREQ(out, "airlock-marker");
+        // Yama (ptrace_scope >= 1) refuses a non-ancestor without CAP_SYS_PTRACE:
+        // there the read must still succeed, as root.
+        std::ifstream yama("/proc/sys/kernel/yama/ptrace_scope");
+        int scope = 0;
+        if (yama) yama >> scope;
+        EXPECT_EQ(thread_identity::wearing_capless_root(), scope == 0);
+    });
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
 }
 
 TEST_F(IdentityTest, AnotherThreadsIdentityIsUntouched) {

@@ -1558,7 +1558,7 @@ struct Daemon::Impl {
                 }
             }
             commit_turn();
-            supervisor::thread_identity::act_as_daemon();
+            supervisor::thread_identity::settle_between_turns();
             check_audit_ingest();
         }
         supervisor::thread_identity::act_as_daemon();

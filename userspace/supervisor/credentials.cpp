@@ -101,6 +101,17 @@ common::Status act_as(const Credentials& creds) {
     return {};
 }
 
+void act_as_reader_of(const Credentials& agent) {
+    if (agent.uid == 0 && wearing(agent)) return;
+    act_as_daemon();
+}
+
+bool wearing_capless_root() { return state.worn == Worn::root_without_caps; }
+
+void settle_between_turns() {
+    if (state.worn == Worn::agent) act_as_daemon();
+}
+
 void lazy_restore(bool on) { state.lazy = on; }
 
 }  // namespace thread_identity

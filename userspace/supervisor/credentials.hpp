@@ -13,8 +13,10 @@
 // them per call. So a thread remembers which identity it wears and switches
 // only when asked for another one; the daemon's event loop goes further and
 // stays in the last agent identity until something needs root (see
-// `lazy_restore`), which makes a run of calls from one session switch once
-// per call instead of four times.
+// `lazy_restore`). Between turns it drops a non-root agent's identity (a
+// user agent's call then costs two switches: to the agent for the open, back
+// for the next call's memory read), but keeps a capability-less root, which
+// reads a root agent's memory as it is: a root agent's calls switch never.
 #pragma once
 
 #include <sys/types.h>
@@ -43,6 +45,24 @@ namespace thread_identity {
 // them. Aborts the daemon if it cannot become root again: continuing with an
 // agent's identity would be worse, and a dead daemon fails closed.
 void act_as_daemon();
+// Leaves the thread able to read the memory and /proc/<pid> entries of an
+// agent running with `agent`'s credentials: as it is when it already wears
+// that agent's capability-less root (ptrace's access checks pass between two
+// capability-less roots with the same uids: the agent's empty permitted set
+// is within the thread's, which keeps the daemon's), else as the daemon.
+// Saves a root agent's calls the capset pair a switch to root and back costs.
+void act_as_reader_of(const Credentials& agent);
+// For process_vm_readv: true when the thread wears a capability-less root
+// that act_as_reader_of() kept (so the read is tried without switching; a
+// Yama ptrace_scope >= 1 refuses it with EPERM, and the caller then retries
+// as the daemon).
+[[nodiscard]] bool wearing_capless_root();
+// Between two turns of the event loop: a non-root agent identity is dropped
+// (the loop sleeps as root), a capability-less root is kept for the next
+// call, since a root agent gets nothing from it that it does not have
+// already (same uid either way; the thread's permitted set stays the
+// daemon's, so ptrace from the agent is still refused).
+void settle_between_turns();
 // This thread keeps an agent identity after ScopedCredentials goes out of
 // scope; whoever needs root calls act_as_daemon() first. The event loop sets it.
 void lazy_restore(bool on);

@@ -974,9 +974,10 @@ Result<HeldCall> decode_call(int listener_fd, const seccomp_notif& n, const Agen
     call.tid = static_cast<pid_t>(n.pid);
     call.syscall_nr = n.data.nr;
     if (n.data.arch != AUDIT_ARCH_X86_64) return fail(ENOSYS, "foreign architecture");  // the filter kills these first
-    // Everything below reads agent memory and /proc as root; an event loop
-    // that restores lazily may still wear the previous call's agent identity.
-    thread_identity::act_as_daemon();
+    // Everything below reads agent memory and /proc, as root or as the same
+    // capability-less root a root agent is; an event loop that restores
+    // lazily may still wear the previous call's agent identity.
+    thread_identity::act_as_reader_of(agent.creds);
     // tgkill(tid, tid, 0) succeeds only when tid leads its own thread group:
     // one syscall for the common case, /proc for calls from other threads.
     if (::syscall(SYS_tgkill, call.tid, call.tid, 0) == 0)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 namespace airlock::supervisor {
@@ -23,11 +24,21 @@ std::size_t page_size() {
 // process_vm_readv stops at the first unmapped page, so a string near the end
 // of a mapping must be read page by page instead of in one PATH_MAX gulp.
 Result<std::size_t> read_some(pid_t pid, std::uint64_t addr, char* out, std::size_t len) {
-    // Reading another user's memory needs CAP_SYS_PTRACE, which an agent identity lacks.
-    thread_identity::act_as_daemon();
+    // Reading another user's memory needs CAP_SYS_PTRACE, which an agent
+    // identity lacks; a capability-less root kept by act_as_reader_of() reads
+    // a root agent's without it, unless Yama refuses (remembered: no retry
+    // per call on such a host).
+    static std::atomic<bool> capless_reads_refused{false};
+    if (!thread_identity::wearing_capless_root() || capless_reads_refused.load(std::memory_order_relaxed))
+        thread_identity::act_as_daemon();
     iovec local{out, len};
     iovec remote{reinterpret_cast<void*>(addr), len};
     ssize_t n = ::process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    if (n < 0 && errno == EPERM && thread_identity::wearing_capless_root()) {
+        capless_reads_refused.store(true, std::memory_order_relaxed);
+        thread_identity::act_as_daemon();
+        n = ::process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    }
     if (n < 0) return common::fail_errno("process_vm_readv");
     return static_cast<std::size_t>(n);
 }
