@@ -38,6 +38,10 @@
 //   perf-peek PID                      sample PID's user stack with perf_event_open; look for "TOP SECRET"
 //   raw-udp OK BAD                     (root) IP_HDRINCL datagram: the sockaddr names OK, the header BAD
 //   read PATH                          open+read; prints "ok BYTES" or "err ERRNO"
+//   race-exec OK BAD ITER ARG [ARG_BAD]
+//                                      each try forks a child that execs ["prog", ARG] while a thread
+//                                      flips the path between OK and BAD (or, with ARG_BAD, the argument
+//                                      between ARG and ARG_BAD); counts how the tries ended
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -1004,6 +1008,49 @@ int proc_tricks(const std::string& work, const std::string& daemon_pid) {
     return 0;
 }
 
+// ---- the exec race (closed by the kernel layer) -------------------------------
+
+int race_exec(const std::string& ok, const std::string& bad, int iterations, const std::string& arg,
+              const std::string& arg_bad) {
+    const bool flip_argument = !arg_bad.empty();
+    int ran = 0, killed = 0, refused = 0, missing = 0, other = 0;
+    for (int i = 0; i < iterations; ++i) {
+        pid_t child = ::fork();
+        if (child < 0) return say("err fork");
+        if (child == 0) {
+            static char path[4096], argument[4096];
+            flip_into(path, ok);
+            flip_into(argument, arg);
+            std::thread flipper([&] {
+                for (;;) {
+                    if (flip_argument) {
+                        flip_into(argument, arg_bad);
+                        flip_into(argument, arg);
+                    } else {
+                        flip_into(path, bad);
+                        flip_into(path, ok);
+                    }
+                }
+            });
+            flipper.detach();
+            char prog[] = "prog";
+            char* argv[] = {prog, argument, nullptr};
+            ::execv(path, argv);
+            ::_exit(errno == EPERM || errno == EACCES ? 13 : errno == ENOENT ? 14 : 12);
+        }
+        int status = 0;
+        ::waitpid(child, &status, 0);
+        if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) ++killed;
+        else if (WIFEXITED(status) && WEXITSTATUS(status) == 13) ++refused;
+        else if (WIFEXITED(status) && WEXITSTATUS(status) == 14) ++missing;  // a torn path names nothing
+        else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) ++ran;
+        else ++other;
+    }
+    return say("ran=" + std::to_string(ran) + " killed=" + std::to_string(killed) +
+               " refused=" + std::to_string(refused) + " missing=" + std::to_string(missing) +
+               " other=" + std::to_string(other));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1019,6 +1066,7 @@ int main(int argc, char** argv) {
     if (cmd == "race-symlink") return race_exchange(arg(1), "link", "other", arg(1) + "/link", arg(2), num(3));
     if (cmd == "race-dirswap") return race_exchange(arg(1), "dir", "alt", arg(1) + "/dir/key", arg(2), num(3));
     if (cmd == "race-connect") return race_connect(num(1), num(2), num(3));
+    if (cmd == "race-exec") return race_exec(arg(1), arg(2), num(3), arg(4), arg(5));
     if (cmd == "race-tfo") return race_tfo(num(1), num(2), num(3));
     if (cmd == "control") return control(arg(1), arg(2));
     if (cmd == "hold-control") return hold_control(arg(1));

@@ -16,6 +16,8 @@
 #include <iterator>
 #include <regex>
 
+#include <nlohmann/json.hpp>
+
 #include "harness.hpp"
 #include "policy_fixture.hpp"
 
@@ -405,6 +407,131 @@ TEST_F(AttackTest, RenameSourceFlipNeverMovesTheSecret) {
 }
 
 // ===== 2. Connect decides on the address it connects to ===========================
+
+// ----- the exec race: closed by the kernel layer's exec guard -----------------------
+
+// The extra rules the exec races run under: bin/bad may not run; bin/** runs
+// unless its command line holds a secret.
+std::string exec_race_rules(const std::string& work) {
+    return "  - name: bad-binary\n"
+           "    match: { action: exec, path: [\"" + work + "/bin/bad\"] }\n"
+           "    verdict: deny\n"
+           "    errno: EPERM\n"
+           "  - name: tools-without-secrets\n"
+           "    match: { action: exec, path: [\"" + work + "/bin/**\"] }\n"
+           "    inspect: true\n"
+           "    on_data:\n"
+           "      - { classes: [\"secret.*\"], verdict: deny }\n"
+           "    verdict: allow\n";
+}
+
+// Whether the daemon runs the exec guard, from `airlock status --json`.
+std::string exec_guard_missing(Daemon& d) {
+    auto out = Process::spawn({binary("airlock"), "--socket", d.socket(), "status", "--json"}).wait();
+    auto status = nlohmann::json::parse(out.out, nullptr, false);
+    if (status.is_discarded()) return "airlock status --json: " + out.out + out.err;
+    if (status.value("enforcement", "").find("exec-guard") != std::string::npos) return {};
+    return "the exec guard is not loaded here: " + status["kernel"]["hooks"]["exec_guard"].dump();
+}
+
+void install_tool(const std::string& to) {
+    std::filesystem::copy_file("/usr/bin/touch", to, std::filesystem::copy_options::overwrite_existing);
+    ::chmod(to.c_str(), 0755);
+}
+
+// A thread rewrites the path of an allowed exec (/bin/true) into a denied
+// binary after the supervisor decided and before the kernel reads it again:
+// the kernel loads the denied file, and the exec guard kills it before its
+// first instruction. The denied binary (touch MARKER) never leaves a marker.
+TEST_F(AttackTest, ExecPathFlipNeverRunsTheDeniedBinary) {
+    std::filesystem::create_directories(work_ + "/bin");
+    std::filesystem::create_directories(work_ + "/out");
+    install_tool(work_ + "/bin/bad");
+    const std::string marker = work_ + "/out/ran-bad";
+    {
+        // The race is real: without the kernel layer the denied binary runs.
+        Daemon unguarded(test_policy(work_, exec_race_rules(work_)), {"--kernel-layer", "off"});
+        auto out = Process::spawn({binary("airlock"), "--socket", unguarded.socket(), "run", "--",
+                                   attacker_path(), "race-exec", "/bin/true", work_ + "/bin/bad", "1000", marker})
+                       .wait(60s);
+        std::printf("  without the exec guard: %s, marker %s\n", trim(out.out).c_str(),
+                    std::filesystem::exists(marker) ? "written (the denied binary ran)" : "not written");
+        std::filesystem::remove(marker);
+    }
+    auto& d = start(exec_race_rules(work_));
+    if (auto why = exec_guard_missing(d); !why.empty()) GTEST_SKIP() << why;
+    auto out = attack({"race-exec", "/bin/true", work_ + "/bin/bad", "3000", marker}, {}, 120s);
+    std::string r = trim(out.out);
+    std::printf("  with the exec guard: %s\n", r.c_str());
+    RecordProperty("result", r);
+    EXPECT_FALSE(std::filesystem::exists(marker)) << "the denied binary ran: " << r;
+    EXPECT_GT(field(r, "killed"), 0) << "the race never got past the supervisor, so the guard was not tried: " << r;
+    EXPECT_GT(field(r, "ran"), 0) << r << out.err;
+    EXPECT_GT(field(r, "refused"), 0) << "the race never showed the supervisor the denied name: " << r;
+    EXPECT_EQ(field(r, "other"), 0) << r;
+    if (field(r, "killed") > 0) {
+        auto rows = d.audit_rows([](const nlohmann::json& all) {
+            for (const auto& row : all)
+                if (row["kind"] == "kernel" && row["verdict"] == "killed") return true;
+            return false;
+        });
+        EXPECT_NE(rows.dump().find("\"kernel\""), std::string::npos) << "no audit row for the kill: " << rows.dump();
+    }
+}
+
+// The same race on argv: the supervisor scans ["prog", ARG] for secrets and
+// approves it; a thread swaps in an argument naming a token, which the
+// kernel copies. The exec guard compares the argv on the new stack with the
+// approved one and kills the process: no file named after the token appears.
+TEST_F(AttackTest, ExecArgumentFlipNeverRunsWithTheRefusedArguments) {
+    std::filesystem::create_directories(work_ + "/bin");
+    std::filesystem::create_directories(work_ + "/out");
+    install_tool(work_ + "/bin/tool");
+    static const std::string alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    std::string token = std::string("gh") + "p_";
+    for (int i = 0; i < 36; ++i) token += alnum[(i * 7 + 3) % alnum.size()];
+    auto& d = start(exec_race_rules(work_));
+    if (auto why = exec_guard_missing(d); !why.empty()) GTEST_SKIP() << why;
+    // Same length, so the torn states are all one of the two or a mix, never shorter.
+    std::string plain = work_ + "/out/" + std::string(token.size(), 'p');
+    auto out = attack({"race-exec", work_ + "/bin/tool", work_ + "/bin/tool", "3000", plain, work_ + "/out/" + token},
+                      {}, 120s);
+    std::string r = trim(out.out);
+    std::printf("  with the exec guard: %s\n", r.c_str());
+    RecordProperty("result", r);
+    // Torn mixes of the two that the scanner passes are approved and may run;
+    // the token itself never does.
+    EXPECT_FALSE(std::filesystem::exists(work_ + "/out/" + token)) << "the tool ran with the refused argument: " << r;
+    EXPECT_GT(field(r, "killed"), 0) << "the race never got past the supervisor, so the guard was not tried: " << r;
+    EXPECT_GT(field(r, "ran"), 0) << r << out.err;
+    EXPECT_GT(field(r, "refused"), 0) << "the race never showed the supervisor the token: " << r;
+    EXPECT_EQ(field(r, "other"), 0) << r;
+}
+
+// What the exec guard approves for a script is what the kernel loads: its
+// interpreter, with the argv binfmt_script makes. Scripts keep working.
+TEST_F(AttackTest, ScriptsRunUnderTheExecGuard) {
+    auto& d = start();
+    if (auto why = exec_guard_missing(d); !why.empty()) GTEST_SKIP() << why;
+    std::filesystem::create_directories(work_ + "/bin");
+    write_file(work_ + "/bin/script", "#!/bin/sh -e\necho \"script $0 $*\"\n");
+    ::chmod((work_ + "/bin/script").c_str(), 0755);
+    write_file(work_ + "/bin/nested", "#!" + work_ + "/bin/script nested-arg\n");
+    ::chmod((work_ + "/bin/nested").c_str(), 0755);
+    auto run = [&](std::vector<std::string> args) {
+        std::vector<std::string> argv = {binary("airlock"), "--socket", d.socket(), "run", "--"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        auto o = Process::spawn(argv).wait();
+        return std::to_string(o.status) + " " + trim(o.out);
+    };
+    EXPECT_EQ(run({work_ + "/bin/script", "a", "b c"}), "0 script " + work_ + "/bin/script a b c") << d.log_text();
+    // A script whose interpreter is a script: the kernel goes two levels down.
+    EXPECT_EQ(run({work_ + "/bin/nested", "x"}),
+              "0 script " + work_ + "/bin/script nested-arg " + work_ + "/bin/nested x")
+        << d.log_text();
+    EXPECT_EQ(run({"/bin/sh", "-c", "echo plain"}), "0 plain");
+    EXPECT_EQ(d.log_text().find("killed"), std::string::npos) << d.log_text();
+}
 
 TEST_F(AttackTest, ConnectAddressFlipNeverReachesTheDeniedServer) {
     start();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "policy/network.hpp"
+#include "supervisor/exec_image.hpp"
 #include "supervisor/local_address.hpp"
 
 namespace airlock::supervisor {
@@ -147,6 +148,64 @@ TEST(LocalAddresses, ManyLookupsOnOneSocketStayInStep) {
             ASSERT_TRUE(local && *local) << i << " " << text_of(ss);
         }
     }
+}
+
+}  // namespace
+}  // namespace airlock::supervisor
+
+// ---- what an exec will load (supervisor/exec_image.hpp), as binfmt_script reads "#!" ----
+
+namespace airlock::supervisor {
+namespace {
+
+TEST(Shebang, InterpreterAndOneArgumentAsTheKernelSplitsThem) {
+    auto s = parse_shebang("#!/bin/sh -e -x\necho hi\n");
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->interpreter, "/bin/sh");
+    ASSERT_TRUE(s->argument);
+    EXPECT_EQ(*s->argument, "-e -x");  // one argument, inner spaces kept
+    s = parse_shebang("#! \t/usr/bin/env   python3  \t\r\n");
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->interpreter, "/usr/bin/env");
+    EXPECT_EQ(*s->argument, "python3  \t\r");  // only spaces and tabs are trimmed
+    s = parse_shebang("#!/bin/true");
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->interpreter, "/bin/true");
+    EXPECT_FALSE(s->argument);
+    s = parse_shebang(std::string("#!/bin/x \0tail\n", 15));
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->interpreter, "/bin/x");
+    ASSERT_TRUE(s->argument);
+    EXPECT_EQ(*s->argument, "") << "the argument starts at the NUL: the kernel passes an empty one";
+}
+
+TEST(Shebang, WhatTheKernelRefusesIsNotAScript) {
+    EXPECT_FALSE(parse_shebang("\x7f" "ELF\x02\x01"));
+    EXPECT_FALSE(parse_shebang("#/bin/sh\n"));
+    EXPECT_FALSE(parse_shebang("#!\n"));
+    EXPECT_FALSE(parse_shebang("#!   \t \n"));
+    EXPECT_FALSE(parse_shebang(""));
+    // No newline in 256 bytes and no space after the name: the name may be cut off.
+    EXPECT_FALSE(parse_shebang("#!" + std::string(300, 'a')));
+    // ...but with a space after it the line is just long: the argument is cut at 255 bytes.
+    auto s = parse_shebang("#!/bin/sh " + std::string(300, 'a'));
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->interpreter, "/bin/sh");
+    EXPECT_EQ(s->argument->size(), k_shebang_bytes - 1 - std::string("#!/bin/sh ").size());
+}
+
+TEST(Shebang, ArgvIsRewrittenAsBinfmtScriptDoes) {
+    Shebang s{"/bin/sh", std::string("-e")};
+    EXPECT_EQ(script_argv(s, "./run.sh", {"run.sh", "a", "b"}),
+              (std::vector<std::string>{"/bin/sh", "-e", "./run.sh", "a", "b"}));
+    Shebang bare{"/usr/bin/env", std::nullopt};
+    EXPECT_EQ(script_argv(bare, "/dev/fd/3", {}), (std::vector<std::string>{"/usr/bin/env", "/dev/fd/3"}));
+    EXPECT_EQ(kernel_exec_filename("x.sh", AT_FDCWD), "x.sh");
+    EXPECT_EQ(kernel_exec_filename("/abs/x.sh", 5), "/abs/x.sh");
+    EXPECT_EQ(kernel_exec_filename("rel/x.sh", 5), "/dev/fd/5/rel/x.sh");
+    EXPECT_EQ(kernel_exec_filename("", 7), "/dev/fd/7");
+    EXPECT_EQ(argv_bytes({"a", "bc"}), std::string("a\0bc\0", 5));
+    EXPECT_EQ(argv_bytes({}), std::string(1, '\0')) << "Linux 5.18+ gives an empty argv one empty string";
 }
 
 }  // namespace

@@ -43,6 +43,7 @@ enum class EventKind {
     request_created,   // an ask: approval request created (before anyone is notified)
     request_resolved,  // approval request decided: approved/denied/timeout/cancelled, by whom
     policy_reload,     // detail: new digest, or the errors that refused it
+    kernel,            // the kernel layer acted on its own (an exec killed by the exec guard)
 };
 [[nodiscard]] std::string_view to_string(EventKind k);
 // Inverse of to_string; nullopt for a string no EventKind produces.

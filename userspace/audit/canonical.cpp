@@ -27,6 +27,8 @@ std::string_view to_string(EventKind k) {
             return "request_resolved";
         case EventKind::policy_reload:
             return "policy_reload";
+        case EventKind::kernel:
+            return "kernel";
     }
     return "unknown";
 }
@@ -34,7 +36,8 @@ std::string_view to_string(EventKind k) {
 std::optional<EventKind> parse_kind(std::string_view s) {
     for (EventKind k :
          {EventKind::daemon_start, EventKind::session_start, EventKind::session_end, EventKind::decision,
-          EventKind::request_created, EventKind::request_resolved, EventKind::policy_reload}) {
+          EventKind::request_created, EventKind::request_resolved, EventKind::policy_reload,
+          EventKind::kernel}) {
         if (to_string(k) == s) return k;
     }
     return std::nullopt;

@@ -30,6 +30,8 @@
 #include "audit/audit_log.hpp"
 #include "common/unique_fd.hpp"
 #include "daemon/cgroup.hpp"
+#include "kernel/exec_guard.hpp"
+#include "kernel/probe.hpp"
 #include "daemon/data_inspection.hpp"
 #include "daemon/identity.hpp"
 #include "daemon/worker_pool.hpp"
@@ -62,7 +64,15 @@ constexpr std::size_t k_max_clients_per_session = 4;
 // session stuck on a tarpit cannot take every worker from the others.
 constexpr std::size_t k_blocking_per_session = 4;
 
-enum class Tag : std::uint64_t { control = 1, client = 2, listener = 3, timer = 4, signal = 5, completion = 6 };
+enum class Tag : std::uint64_t {
+    control = 1,
+    client = 2,
+    listener = 3,
+    timer = 4,
+    signal = 5,
+    completion = 6,
+    kernel_events = 7
+};
 std::uint64_t tag(Tag t, std::uint64_t value) { return (static_cast<std::uint64_t>(t) << 56) | value; }
 Tag tag_of(std::uint64_t data) { return static_cast<Tag>(data >> 56); }
 std::uint64_t value_of(std::uint64_t data) { return data & ((std::uint64_t{1} << 56) - 1); }
@@ -97,6 +107,7 @@ struct Session {
     std::shared_ptr<const policy::Policy> custom_policy;
     std::string custom_source;
     std::string cgroup;                               // relative to the cgroup2 mount
+    std::uint64_t cgroup_id = 0;                      // its inode: the id BPF sees (0: not registered)
     UniqueFd listener;
     UniqueFd root;                                    // O_PATH of the launcher's root at attach
     // Tells which destinations are this host, in the network namespace the
@@ -192,6 +203,11 @@ struct Daemon::Impl {
     std::map<std::uint64_t, InFlight> in_flight;
     std::uint64_t next_in_flight = 1;
     std::unique_ptr<WorkerPool> workers;
+    // The kernel layer (issue 4): what the kernel accepted, and the exec guard
+    // when it is loaded (absent: exec is checked by the supervisor alone).
+    kernel::Features kernel_features;
+    std::optional<kernel::ExecGuard> exec_guard;
+    std::string exec_guard_error;
     std::map<std::string, std::shared_ptr<const policy::Policy>> policies;
     // The daemon's own network namespace's, shared by the sessions started in it.
     std::shared_ptr<supervisor::LocalAddresses> host_local_addresses;
@@ -284,6 +300,87 @@ struct Daemon::Impl {
         else
             spdlog::info("audit database takes rows again ({} rows waiting in the journal)", audit.queued_rows());
         audit_ingest_error = std::move(text);
+    }
+
+    // ---- kernel layer ------------------------------------------------------
+    // What is enforced, not what could be: "seccomp-notify" alone, or with the
+    // exec guard (tp_btf/sched_process_exec + SIGKILL) that closes the exec race.
+    std::string enforcement_level() const { return exec_guard ? "seccomp-notify+exec-guard" : "seccomp-notify"; }
+
+    json kernel_json() const {
+        auto feature = [](const kernel::Feature& f) {
+            json j = {{"available", f.available}};
+            if (!f.error.empty()) j["error"] = f.error;
+            return j;
+        };
+        json hooks = json::object();
+        json guard = {{"active", exec_guard.has_value()}, {"hook", "tp_btf/sched_process_exec"}};
+        if (!exec_guard_error.empty()) guard["error"] = exec_guard_error;
+        hooks["exec_guard"] = guard;
+        json lsm = {{"active", false}};
+        lsm["why"] = kernel_features.bpf_lsm.available
+                         ? "BPF LSM can be attached here, but airlock's LSM programs are not built yet"
+                         : "BPF LSM is not attachable here (" + kernel_features.bpf_lsm.error +
+                               "); it needs a kernel booted with bpf in lsm= (e.g. lsm=lockdown,capability,bpf) "
+                               "that lets the daemon attach LSM programs";
+        hooks["bpf_lsm"] = lsm;
+        return {{"features",
+                 {{"bpf_lsm", feature(kernel_features.bpf_lsm)},
+                  {"tp_btf", feature(kernel_features.tp_btf)},
+                  {"cgroup_sock_addr", feature(kernel_features.cgroup_sock_addr)},
+                  {"ringbuf", feature(kernel_features.ringbuf)}}},
+                {"hooks", hooks}};
+    }
+
+    void on_kernel_events() {
+        if (!exec_guard) return;
+        auto drained = exec_guard->drain([this](const kernel::ExecEvent& e) {
+            if (e.verdict == kernel::ExecVerdict::matched) return;
+            // Agent-chosen names: JSON-escaped so they cannot forge log lines.
+            spdlog::warn("session {}: killed pid {} ({}) at exec: {} (dev {}:{} inode {})", e.session, e.tgid,
+                         json(e.comm).dump(), kernel::to_string(e.verdict), e.kernel_dev >> 20,
+                         e.kernel_dev & 0xfffff, e.ino);
+            audit::Event a;
+            a.kind = audit::EventKind::kernel;
+            a.session = e.session;
+            a.pid = e.tgid;
+            a.action = "exec";
+            a.object = e.comm;
+            a.verdict = "killed";
+            a.rule = "exec-guard";
+            a.actor = "kernel";
+            a.reason = std::string(kernel::to_string(e.verdict));
+            a.detail_json = json{{"dev_major", e.kernel_dev >> 20},
+                                 {"dev_minor", e.kernel_dev & 0xfffff},
+                                 {"ino", e.ino},
+                                 {"argv_len", e.argv_len}}
+                                .dump();
+            record(std::move(a));
+        });
+        if (!drained) spdlog::error("exec guard: {}", drained.error().to_string());
+    }
+
+    // The exec guard must know what this exec will load before the kernel
+    // loads it. False: the exec is refused (what cannot be checked is not run).
+    bool expect_exec(const Session& s, const supervisor::HeldCall& call) {
+        if (!exec_guard) return true;
+        if (!call.exec_image) {
+            exec_guard->forget(call.tgid);
+            spdlog::warn("session {}: exec {} refused: cannot tell what the kernel would load ({})", s.id,
+                         json(call.object).dump(), call.exec_image_error);
+            return false;
+        }
+        kernel::ExecExpectation x;
+        x.session = s.id;
+        x.dev = call.exec_image->dev;
+        x.ino = call.exec_image->ino;
+        x.argv_bytes = supervisor::argv_bytes(call.exec_image->argv);
+        x.argv_complete = call.exec_image->argv_complete;
+        if (auto r = exec_guard->expect(call.tgid, x); !r) {
+            spdlog::error("session {}: exec {} refused: {}", s.id, json(call.object).dump(), r.error().to_string());
+            return false;
+        }
+        return true;
     }
 
     void flush_audit() {
@@ -590,7 +687,8 @@ struct Daemon::Impl {
                   {"sessions", sessions.size()},
                   {"pending", pending.size()},
                   {"policy", {{"source", def.source_name()}, {"digest", def.digest()}}},
-                  {"enforcement", "seccomp-notify"},
+                  {"enforcement", enforcement_level()},
+                  {"kernel", kernel_json()},
                   {"state_dir", config.state_dir},
                   {"socket", config.socket_path}});
     }
@@ -660,7 +758,21 @@ struct Daemon::Impl {
         }
         if (!cg) return reply_error(c, id, protocol::error_code::internal, cg.error().to_string());
         s.cgroup = *cg;
+        if (exec_guard) {
+            // Before the launcher joins: its first exec (the agent) is checked too.
+            struct stat cg_st {};
+            Status registered = ::stat(cgroups.absolute(s.cgroup).c_str(), &cg_st) == 0
+                                    ? exec_guard->add_session(cg_st.st_ino, s.id)
+                                    : common::fail_errno("stat session cgroup");
+            if (!registered) {
+                (void)cgroups.remove(s.cgroup, false);
+                return reply_error(c, id, protocol::error_code::internal,
+                                   "the exec guard cannot watch this session: " + registered.error().to_string());
+            }
+            s.cgroup_id = cg_st.st_ino;
+        }
         if (auto moved = cgroups.move_into(s.cgroup, c.peer.pid); !moved) {
+            if (exec_guard) exec_guard->remove_session(s.cgroup_id);
             (void)cgroups.remove(s.cgroup, false);
             return reply_error(c, id, protocol::error_code::internal, moved.error().to_string());
         }
@@ -1114,6 +1226,10 @@ struct Daemon::Impl {
             return;
         }
         call->nonblocking_open_first = true;
+        if (call->kind == supervisor::CallKind::exec && !expect_exec(s, *call)) {
+            (void)supervisor::answer_error(call->listener_fd, call->id, EACCES);
+            return;
+        }
         auto r = supervisor::perform_allowed(*call, agent_context(s));
         if (!r && r.error().code == EWOULDBLOCK && !call->nonblocking_open_first) {
             // A lease holder must answer first: wait for it off the event loop.
@@ -1424,6 +1540,7 @@ struct Daemon::Impl {
         e.session = s.id;
         e.reason = why;
         record(std::move(e));
+        if (exec_guard && s.cgroup_id) exec_guard->remove_session(s.cgroup_id);
         if (auto r = cgroups.remove(s.cgroup, false); !r) {
             // The last task may still be exiting when its filter is released; retry on the sweep.
             if (r.error().code == EBUSY) cgroups_to_remove.emplace_back(s.cgroup, 0);
@@ -1555,6 +1672,7 @@ struct Daemon::Impl {
                     case Tag::timer: on_timer(); break;
                     case Tag::signal: on_signal(); break;
                     case Tag::completion: on_completions(); break;
+                    case Tag::kernel_events: on_kernel_events(); break;
                 }
             }
             commit_turn();
@@ -1623,6 +1741,28 @@ Result<std::unique_ptr<Daemon>> Daemon::create(DaemonConfig config) {
                          std::pair{impl->signals.get(), Tag::signal},
                          std::pair{impl->completions.get(), Tag::completion}})
         if (auto s = impl->add_to_epoll(fd, t, 0); !s) return std::unexpected(s.error());
+    if (impl->config.kernel_layer == DaemonConfig::KernelLayer::automatic) {
+        impl->kernel_features = kernel::probe_features();
+        if (impl->kernel_features.tp_btf.available && impl->kernel_features.ringbuf.available) {
+            auto guard = kernel::ExecGuard::load();
+            if (guard) {
+                impl->exec_guard.emplace(std::move(*guard));
+                if (auto s = impl->add_to_epoll(impl->exec_guard->events_fd(), Tag::kernel_events, 0); !s)
+                    return std::unexpected(s.error());
+            } else {
+                impl->exec_guard_error = guard.error().to_string();
+            }
+        } else {
+            impl->exec_guard_error = !impl->kernel_features.tp_btf.available ? impl->kernel_features.tp_btf.error
+                                                                             : impl->kernel_features.ringbuf.error;
+        }
+    } else {
+        impl->exec_guard_error = "the kernel layer is off (--kernel-layer off)";
+    }
+    spdlog::info("enforcement level: {}{}", impl->enforcement_level(),
+                 impl->exec_guard_error.empty() ? "" : " (exec guard: " + impl->exec_guard_error + ")");
+    if (!impl->kernel_features.bpf_lsm.available && impl->config.kernel_layer == DaemonConfig::KernelLayer::automatic)
+        spdlog::info("BPF LSM not available: {}", impl->kernel_features.bpf_lsm.error);
     impl->workers = std::make_unique<WorkerPool>(impl->config.worker_threads, impl->config.max_worker_queue);
     impl->inspection = std::make_unique<DataInspection>(impl->config.state_dir);
     // The loop thread creates files for agents too: private umask, applied by hand.
@@ -1637,7 +1777,9 @@ Result<std::unique_ptr<Daemon>> Daemon::create(DaemonConfig config) {
                          {"pid", ::getpid()},
                          {"default_policy", impl->policies.at("default")->source_name()},
                          {"default_digest", impl->policies.at("default")->digest()},
-                         {"cgroup_base", impl->cgroups.base()}}
+                         {"cgroup_base", impl->cgroups.base()},
+                         {"enforcement", impl->enforcement_level()},
+                         {"kernel", impl->kernel_json()}}
                         .dump();
     if (auto r = impl->audit.append(std::move(e)); !r) return std::unexpected(r.error().wrap("writing audit log"));
     return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));

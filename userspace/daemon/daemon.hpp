@@ -31,6 +31,11 @@ struct DaemonConfig {
     std::size_t max_client_output = 4 * 1024 * 1024;  // a slow watcher is dropped past this
     std::size_t worker_threads = 16;  // for calls whose emulation may block; 4 per session at most
     std::size_t max_worker_queue = 4096;
+    // The eBPF kernel layer: `auto` loads what this kernel accepts (see
+    // kernel/probe.hpp) and reports the enforcement level it reached; `off`
+    // loads nothing (seccomp user notification alone).
+    enum class KernelLayer { automatic, off };
+    KernelLayer kernel_layer = KernelLayer::automatic;
 };
 
 class Daemon {

@@ -75,6 +75,8 @@ int main(int argc, char** argv) {
         "cgroup (below the cgroup2 mount) for session cgroups (default: <own cgroup>/airlock)")(
         "allow-user-policies", po::bool_switch(&config.allow_user_policies),
         "let non-root users start sessions with their own policy file")(
+        "kernel-layer", po::value<std::string>()->default_value("auto"),
+        "auto: load the eBPF programs this kernel accepts (airlock status shows what runs); off: none")(
         "log-level", po::value<std::string>()->default_value("info"), "trace|debug|info|warn|error|critical|off");
     po::variables_map vm;
     try {
@@ -95,6 +97,12 @@ int main(int argc, char** argv) {
     auto level = spdlog::level::from_str(vm["log-level"].as<std::string>());
     if (level == spdlog::level::off && vm["log-level"].as<std::string>() != "off") {
         std::cerr << "airlockd: --log-level: unknown level '" << vm["log-level"].as<std::string>() << "'\n";
+        return k_exit_usage;
+    }
+    if (const auto& layer = vm["kernel-layer"].as<std::string>(); layer == "off") {
+        config.kernel_layer = airlock::daemon::DaemonConfig::KernelLayer::off;
+    } else if (layer != "auto") {
+        std::cerr << "airlockd: --kernel-layer: unknown value '" << layer << "' (auto or off)\n";
         return k_exit_usage;
     }
     if (::geteuid() != 0) {

@@ -569,6 +569,59 @@ Status decode_send(HeldCall& call, const seccomp_notif& n, const AgentContext& a
     return decode_destination(call, agent, root_fd);
 }
 
+// What the kernel will load for an exec of `call.target` and the argv it will
+// lay out, following "#!" lines as binfmt_script does (exec_image.hpp). The
+// head of each file is read as the daemon: the kernel reads it whatever the
+// agent's read permission; interpreters are resolved as the agent, from its
+// cwd, as open_exec() does.
+Result<ExecImage> resolve_exec_image(const HeldCall& call, const AgentContext& agent, int root_fd,
+                                     std::string_view path, int dirfd) {
+    ExecImage image;
+    image.argv = call.argv;
+    image.argv_complete = !call.argv_truncated;
+    std::string filename = kernel_exec_filename(path, dirfd);
+    int current = call.target.object.get();
+    struct stat st = call.target.st;
+    UniqueFd interpreter;
+    for (int depth = 0; depth < k_max_interpreter_depth; ++depth) {
+        thread_identity::act_as_daemon();
+        char magic[64];
+        std::snprintf(magic, sizeof magic, "/proc/self/fd/%d", current);
+        // O_NONBLOCK: a lease on the file must not stall the loop (the exec is then not expected, and killed).
+        UniqueFd file(::open(magic, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+        if (!file) return common::fail_errno("reading the head of the executable");
+        char head[k_shebang_bytes];
+        ssize_t got = ::pread(file.get(), head, sizeof head, 0);
+        if (got < 0) return common::fail_errno("reading the head of the executable");
+        auto shebang = parse_shebang(std::string_view(head, static_cast<std::size_t>(got)));
+        if (!shebang) {
+            image.dev = st.st_dev;
+            image.ino = st.st_ino;
+            return image;
+        }
+        image.interpreters.push_back(shebang->interpreter);
+        image.argv = script_argv(*shebang, filename, image.argv);
+        filename = shebang->interpreter;
+        UniqueFd start;
+        if (shebang->interpreter.front() != '/') {
+            auto cwd = start_directory(call.tid, AT_FDCWD);
+            if (!cwd) return std::unexpected(cwd.error());
+            start = std::move(*cwd);
+        }
+        ResolveRequest req = request_for(call, agent, root_fd, start, shebang->interpreter);
+        req.follow_final = true;
+        auto creds = ScopedCredentials::assume(agent.creds);
+        if (!creds) return std::unexpected(creds.error());
+        auto resolved = resolve_path(req);
+        if (!resolved) return std::unexpected(resolved.error().wrap("resolving interpreter"));
+        if (!S_ISREG(resolved->st.st_mode)) return fail(EACCES, "interpreter is not a regular file");
+        interpreter = std::move(resolved->object);
+        current = interpreter.get();
+        st = resolved->st;
+    }
+    return fail(ELOOP, "interpreters nested more than the kernel allows");
+}
+
 Status decode_exec(HeldCall& call, const seccomp_notif& n, const AgentContext& agent, int root_fd) {
     call.kind = CallKind::exec;
     call.query.action = policy::Action::exec;
@@ -638,6 +691,11 @@ Status decode_exec(HeldCall& call, const seccomp_notif& n, const AgentContext& a
     }
     if (S_ISLNK(call.target.st.st_mode)) call.immediate_errno = ELOOP;
     else if (!S_ISREG(call.target.st.st_mode)) call.immediate_errno = EACCES;
+    if (!call.immediate_errno) {
+        auto image = resolve_exec_image(call, agent, root_fd, *path, static_cast<int>(dirfd));
+        if (image) call.exec_image = std::move(*image);
+        else call.exec_image_error = image.error().to_string();
+    }
     call.query.path = call.target.policy_path;
     call.object = call.target.policy_path + " [" + quote_argv(call.argv, call.argv_truncated) + "]";
     return {};
