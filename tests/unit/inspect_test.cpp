@@ -920,6 +920,49 @@ TEST(InspectStream, ByteByByteEqualsOneBuffer) {
     EXPECT_EQ(streamed.bytes_scanned, text.size());
 }
 
+// Findings taken from a stream after every feed (take_findings), then the
+// rest from finish(), are exactly those of one block scan, in order; and
+// what the stream still holds after a take stays small however many
+// findings the input has.
+TEST(InspectStream, TakingFindingsAsTheyGoEqualsOneBuffer) {
+    std::string text;
+    for (int round = 0; round < 40; ++round) {
+        for (const DetectorCase& c : detector_cases()) {
+            for (const Positive& p : c.positives) text += p.text + "\n";
+        }
+    }
+    const ScanResult whole = scan(text);
+    for (std::size_t chunk : {std::size_t{1} << 20, std::size_t{4096}, std::size_t{61}}) {
+        auto session = shared_scanner().new_session();
+        ASSERT_TRUE(session);
+        auto stream = session->open_stream();
+        ASSERT_TRUE(stream);
+        ScanResult taken;
+        std::size_t takes_with_findings = 0;
+        for (std::size_t pos = 0; pos < text.size(); pos += chunk) {
+            ASSERT_TRUE(stream->feed(std::string_view(text).substr(pos, chunk)));
+            const std::size_t before = taken.findings.size();
+            stream->take_findings(taken.findings);
+            takes_with_findings += taken.findings.size() > before ? 1 : 0;
+        }
+        auto rest = stream->finish();
+        ASSERT_TRUE(rest);
+        const std::size_t held_to_the_end = rest->findings.size();
+        for (Finding& f : rest->findings) taken.findings.push_back(std::move(f));
+        EXPECT_EQ(describe(whole, text), describe(taken, text)) << chunk;
+        ASSERT_EQ(whole.findings.size(), taken.findings.size()) << chunk;
+        for (std::size_t i = 0; i < whole.findings.size(); ++i) {
+            EXPECT_EQ(whole.findings[i].line, taken.findings[i].line);
+            EXPECT_EQ(whole.findings[i].preview, taken.findings[i].preview);
+            EXPECT_EQ(whole.findings[i].keyed_hash, taken.findings[i].keyed_hash);
+        }
+        if (chunk < text.size()) {
+            EXPECT_GT(takes_with_findings, 1u) << chunk;
+            EXPECT_LT(held_to_the_end, whole.findings.size() / 4) << chunk;
+        }
+    }
+}
+
 // Large inputs: offsets and lines stay exact far from the start, in chunks
 // larger and smaller than the internal piece size.
 TEST(InspectStream, LargeInputWithSparseFindings) {
