@@ -54,11 +54,11 @@ void check_shape(std::string_view input, const ScanResult& result) {
                                      std::count(input.begin(), input.begin() + static_cast<std::ptrdiff_t>(offset), '\n')));
         FUZZ_CHECK(f.confidence > 0 && f.confidence <= 1);
         FUZZ_CHECK(f.severity == detector->severity);
-        FUZZ_CHECK(f.keyed_hash.size() == 64);
+        FUZZ_CHECK(f.keyed_hash.hex().size() == 64);
         const std::string_view raw = input.substr(offset, f.length);
         FUZZ_CHECK(f.preview == masked_preview(*detector, raw));
         FUZZ_CHECK(f.preview.size() <= std::max<std::size_t>(raw.size() + 16, 48));
-        if (raw.size() >= 8) FUZZ_CHECK(f.preview.find(raw) == std::string::npos);
+        if (raw.size() >= 8) FUZZ_CHECK(f.preview.view().find(raw) == std::string::npos);
     }
 }
 

@@ -30,7 +30,7 @@ inline const inspect::Scanner& shared_scanner() {
 inline std::string describe(const inspect::Finding& f) {
     return std::string(f.type) + "@" + std::to_string(f.offset) + "+" + std::to_string(f.length) + " line " +
            std::to_string(f.line) + " conf " + std::to_string(f.confidence) + " test " +
-           std::to_string(f.test_value) + " preview '" + f.preview + "' hash " + f.keyed_hash.substr(0, 8);
+           std::to_string(f.test_value) + " preview '" + f.preview.str() + "' hash " + f.keyed_hash.hex().substr(0, 8);
 }
 
 // Empty when both results report the same findings (every field) and

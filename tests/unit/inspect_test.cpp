@@ -915,9 +915,52 @@ TEST(InspectStream, ByteByByteEqualsOneBuffer) {
     for (std::size_t i = 0; i < whole.findings.size(); ++i) {
         EXPECT_EQ(whole.findings[i].line, streamed.findings[i].line);
         EXPECT_EQ(whole.findings[i].preview, streamed.findings[i].preview);
-        EXPECT_EQ(whole.findings[i].keyed_hash, streamed.findings[i].keyed_hash);
+        EXPECT_EQ(whole.findings[i].keyed_hash.hex(), streamed.findings[i].keyed_hash.hex());
     }
     EXPECT_EQ(streamed.bytes_scanned, text.size());
+}
+
+// Findings taken from a stream after every feed (take_findings), then the
+// rest from finish(), are exactly those of one block scan, in order; and
+// what the stream still holds after a take stays small however many
+// findings the input has.
+TEST(InspectStream, TakingFindingsAsTheyGoEqualsOneBuffer) {
+    std::string text;
+    for (int round = 0; round < 40; ++round) {
+        for (const DetectorCase& c : detector_cases()) {
+            for (const Positive& p : c.positives) text += p.text + "\n";
+        }
+    }
+    const ScanResult whole = scan(text);
+    for (std::size_t chunk : {std::size_t{1} << 20, std::size_t{4096}, std::size_t{61}}) {
+        auto session = shared_scanner().new_session();
+        ASSERT_TRUE(session);
+        auto stream = session->open_stream();
+        ASSERT_TRUE(stream);
+        ScanResult taken;
+        std::size_t takes_with_findings = 0;
+        for (std::size_t pos = 0; pos < text.size(); pos += chunk) {
+            ASSERT_TRUE(stream->feed(std::string_view(text).substr(pos, chunk)));
+            const std::size_t before = taken.findings.size();
+            stream->take_findings(taken.findings);
+            takes_with_findings += taken.findings.size() > before ? 1 : 0;
+        }
+        auto rest = stream->finish();
+        ASSERT_TRUE(rest);
+        const std::size_t held_to_the_end = rest->findings.size();
+        for (Finding& f : rest->findings) taken.findings.push_back(std::move(f));
+        EXPECT_EQ(describe(whole, text), describe(taken, text)) << chunk;
+        ASSERT_EQ(whole.findings.size(), taken.findings.size()) << chunk;
+        for (std::size_t i = 0; i < whole.findings.size(); ++i) {
+            EXPECT_EQ(whole.findings[i].line, taken.findings[i].line);
+            EXPECT_EQ(whole.findings[i].preview, taken.findings[i].preview);
+            EXPECT_EQ(whole.findings[i].keyed_hash, taken.findings[i].keyed_hash);
+        }
+        if (chunk < text.size()) {
+            EXPECT_GT(takes_with_findings, 1u) << chunk;
+            EXPECT_LT(held_to_the_end, whole.findings.size() / 4) << chunk;
+        }
+    }
 }
 
 // Large inputs: offsets and lines stay exact far from the start, in chunks
@@ -1067,12 +1110,12 @@ TEST(InspectMasking, PreviewsNeverHoldTheRawValue) {
             const ScanResult result = scan(p.text);
             for (const Finding& f : of_type(result, c.id)) {
                 const std::string raw = p.text.substr(f.offset, f.length);
-                EXPECT_EQ(f.preview.find(raw), std::string::npos) << c.id << ": " << f.preview;
+                EXPECT_EQ(f.preview.view().find(raw), std::string::npos) << c.id << ": " << f.preview.view();
                 if (detector.category == Category::secret && detector.mask != MaskStyle::key_block) {
-                    EXPECT_LE(longest_common_substring(f.preview, raw), 4u) << c.id << ": " << f.preview;
+                    EXPECT_LE(longest_common_substring(f.preview.str(), raw), 4u) << c.id << ": " << f.preview.view();
                 }
                 if (detector.mask == MaskStyle::key_block) {
-                    EXPECT_EQ(f.preview.find("MII"), std::string::npos);
+                    EXPECT_EQ(f.preview.view().find("MII"), std::string::npos);
                     EXPECT_LE(f.preview.size(), 40u);
                 }
             }
@@ -1092,9 +1135,9 @@ TEST(InspectMasking, PreviewsNeverHoldTheRawValue) {
 TEST(InspectMasking, KeyedHashIsHmacOfTheNormalizedValue) {
     const ScanResult result = scan("ssn 536-22-8451");
     ASSERT_EQ(result.findings.size(), 1u);
-    EXPECT_EQ(result.findings[0].keyed_hash, hmac_hex(hash_key, "536228451"));
+    EXPECT_EQ(result.findings[0].keyed_hash.hex(), hmac_hex(hash_key, "536228451"));
     // Reference value computed independently (Python hmac).
-    EXPECT_EQ(result.findings[0].keyed_hash, "33831742ea903d4ce862865b6ee7e4dc9a29e05fe52842fda6f0a61e5f5a26cf");
+    EXPECT_EQ(result.findings[0].keyed_hash.hex(), "33831742ea903d4ce862865b6ee7e4dc9a29e05fe52842fda6f0a61e5f5a26cf");
     // The same number written differently is the same value.
     EXPECT_EQ(scan("SSN: 536 22 8451").findings.at(0).keyed_hash, result.findings[0].keyed_hash);
     // A key longer than SHA-256's block is hashed first (RFC 2104).
@@ -1102,7 +1145,7 @@ TEST(InspectMasking, KeyedHashIsHmacOfTheNormalizedValue) {
     long_key.hash_key = std::string(100, 'k');
     auto scanner = Scanner::create(long_key);
     ASSERT_TRUE(scanner);
-    EXPECT_EQ(scan_with(*scanner, "ssn 536-22-8451").findings.at(0).keyed_hash,
+    EXPECT_EQ(scan_with(*scanner, "ssn 536-22-8451").findings.at(0).keyed_hash.hex(),
               hmac_hex(long_key.hash_key, "536228451"));
     // No key, no hash.
     auto unkeyed = Scanner::create(Options{});

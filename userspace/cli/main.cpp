@@ -592,7 +592,7 @@ struct ScanRun {
         for (auto& f : result->findings) {
             ++findings;
             if (format == Format::human) {
-                std::cout << path << ":" << f.line << ": " << f.type << " " << f.preview << " (" << std::fixed
+                std::cout << path << ":" << f.line << ": " << f.type << " " << f.preview.view() << " (" << std::fixed
                           << std::setprecision(2) << f.confidence << (f.test_value ? ", test value" : "") << ")\n";
             } else {
                 hits.push_back({path, std::move(f)});
@@ -736,7 +736,7 @@ json sarif_report(const ScanRun& run, const inspect::Scanner& scanner) {
         json result = {
             {"ruleId", f.type},
             {"level", level},
-            {"message", {{"text", std::string(f.type) + " found: " + f.preview}}},
+            {"message", {{"text", std::string(f.type) + " found: " + f.preview.str()}}},
             {"locations",
              json::array({{{"physicalLocation",
                             {{"artifactLocation", {{"uri", path_uri(hit.path)}}},
@@ -838,7 +838,7 @@ int cmd_scan(const std::vector<std::string>& args) {
                                 {"offset", f.offset},
                                 {"length", f.length},
                                 {"line", f.line},
-                                {"preview", f.preview},
+                                {"preview", f.preview.str()},
                                 {"confidence", f.confidence},
                                 {"test_value", f.test_value}});
         }

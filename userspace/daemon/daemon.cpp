@@ -442,8 +442,8 @@ struct Daemon::Impl {
                         {"offset", f.offset},
                         {"length", f.length},
                         {"line", f.line},
-                        {"preview", f.preview}};
-            if (!f.keyed_hash.empty()) one["keyed_hash"] = f.keyed_hash;
+                        {"preview", f.preview.str()}};
+            if (!f.keyed_hash.empty()) one["keyed_hash"] = f.keyed_hash.hex();
             if (f.test_value) one["test_value"] = true;
             shown.push_back(std::move(one));
         }

@@ -121,6 +121,9 @@ void normalize_into(const Detector& detector, std::string_view raw, std::string&
 
 // masked_preview() for a detector already at hand (no lookup by id).
 [[nodiscard]] std::string masked_preview(const Detector& detector, std::string_view raw);
+// The same written into a finding's preview (in place, no allocation for
+// the usual short previews).
+void masked_preview_into(const Detector& detector, std::string_view raw, Preview& out);
 
 // Phone validator on digits: NANP (10 digits, or 11 starting with 1) or E.164.
 [[nodiscard]] bool phone_digits_valid(std::string_view digits) noexcept;

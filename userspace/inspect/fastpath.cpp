@@ -823,7 +823,11 @@ std::optional<FastPathScan::Match> FastPathScan::ipv4_at(std::size_t i, std::siz
     for (std::size_t k = i; k < i + 4; ++k) {
         const bool nonzero_short = len(k) <= 2 && d_[groups_[k].start] != '0';
         small_parts = small_parts && nonzero_short;
-        const int value = nonzero_short ? std::stoi(std::string(d_.substr(groups_[k].start, len(k)))) : 999;
+        int value = 999;
+        if (nonzero_short) {
+            value = 0;
+            for (std::size_t p = groups_[k].start; p < groups_[k].end; ++p) value = value * 10 + (d_[p] - '0');
+        }
         const int low = k == i ? 11 : 1;
         section_like = section_like && value >= low && value <= (k == i + 3 ? 20 : 40);
     }

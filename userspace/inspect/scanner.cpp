@@ -16,7 +16,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <unordered_set>
 
 #include "common/unique_fd.hpp"
 #include "inspect/detectors.hpp"
@@ -75,12 +74,6 @@ std::string to_hex(const unsigned char* bytes, std::size_t n) {
         out[2 * i] = digits[bytes[i] >> 4];
         out[2 * i + 1] = digits[bytes[i] & 0xF];
     }
-    return out;
-}
-
-std::string lower_ascii(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = to_lower(c);
     return out;
 }
 
@@ -282,15 +275,15 @@ public:
 
     [[nodiscard]] bool enabled() const noexcept { return enabled_; }
 
-    [[nodiscard]] std::string hash(std::string_view value) const {
+    [[nodiscard]] KeyedHash hash(std::string_view value) const {
         if (!enabled_) return {};
         unsigned char inner_digest[SHA256_DIGEST_LENGTH];
-        unsigned char mac[SHA256_DIGEST_LENGTH];
+        KeyedHash::Bytes mac{};
         SHA256_CTX work = inner_;
         bool ok = SHA256_Update(&work, value.data(), value.size()) == 1 && SHA256_Final(inner_digest, &work) == 1;
         work = outer_;
-        ok = ok && SHA256_Update(&work, inner_digest, sizeof inner_digest) == 1 && SHA256_Final(mac, &work) == 1;
-        return ok ? to_hex(mac, sizeof mac) : std::string();
+        ok = ok && SHA256_Update(&work, inner_digest, sizeof inner_digest) == 1 && SHA256_Final(mac.data(), &work) == 1;
+        return ok ? KeyedHash(mac) : KeyedHash();
     }
 
 private:
@@ -323,7 +316,7 @@ struct Scanner::Impl {
     DatabasePtr allow_db;
     std::size_t path_pattern_count = 0;
     std::size_t value_pattern_count = 0;
-    std::unordered_set<std::string> allow_hashes;
+    std::vector<KeyedHash::Bytes> allow_hashes;  // sorted
     KeyedHasher hasher;
     ScratchPtr main_prototype;
     ScratchPtr aux_prototype;
@@ -527,7 +520,12 @@ common::Status Scanner::Impl::finish_setup() {
         if (!db) return std::unexpected(db.error());
         allow_db = std::move(*db);
     }
-    for (const std::string& hash : options.allow_value_hashes) allow_hashes.insert(lower_ascii(hash));
+    // An entry that is not 64 hex digits can never equal a keyed hash.
+    for (const std::string& hash : options.allow_value_hashes) {
+        const KeyedHash parsed = KeyedHash::from_hex(hash);
+        if (!parsed.empty()) allow_hashes.push_back(parsed.bytes());
+    }
+    std::sort(allow_hashes.begin(), allow_hashes.end());
     if (auto keyed = hasher.init(options.hash_key); !keyed) return keyed;
 
     if (auto grown = grow_scratch(main_prototype, block_db.get()); !grown) return grown;
@@ -658,33 +656,73 @@ public:
         ScanResult result;
         result.bytes_scanned = bytes_scanned;
         result.truncated = truncated_;
-        // Overlaps: the higher priority wins (a GitHub token over the generic
-        // "token = ..." around it, an IBAN over digits inside it), then the
-        // longer, then the earlier. One sweep in offset order: a finding
-        // replaces the kept ones it overlaps only if it beats all of them.
-        auto beats = [&](std::size_t a, std::size_t b) {
-            if (priorities_[a] != priorities_[b]) return priorities_[a] > priorities_[b];
-            if (findings_[a].length != findings_[b].length) return findings_[a].length > findings_[b].length;
-            return findings_[a].offset < findings_[b].offset;
-        };
-        const std::vector<std::size_t> order = offset_order(0, findings_.size());
-        auto end_of = [&](std::size_t i) { return findings_[i].offset + findings_[i].length; };
-        std::vector<std::size_t> kept;
-        kept.reserve(order.size());
-        for (std::size_t i : order) {
-            std::size_t overlapping = 0;
-            bool wins = true;
-            while (overlapping < kept.size() && end_of(kept[kept.size() - 1 - overlapping]) > findings_[i].offset) {
-                wins = wins && beats(i, kept[kept.size() - 1 - overlapping]);
-                ++overlapping;
-            }
-            if (!wins) continue;
-            kept.resize(kept.size() - overlapping);
-            kept.push_back(i);
-        }
-        result.findings.reserve(kept.size());
-        for (std::size_t i : kept) result.findings.push_back(std::move(findings_[i]));
+        settle(UINT64_MAX, result.findings);
         return result;
+    }
+
+    // Moves to `out`, in offset order, the findings no later one can
+    // overlap: every finding starting before `bound` has been found (no
+    // later step reads before it, keep_from()), so the overlap sweep can
+    // run up to there and what it keeps ending by `bound` is final. A
+    // stream delivers its findings this way as it goes, and a dense input
+    // needs no memory for the findings already handed over.
+    //
+    // Overlaps: the higher priority wins (a GitHub token over the generic
+    // "token = ..." around it, an IBAN over digits inside it), then the
+    // longer, then the earlier. One sweep in offset order: a finding
+    // replaces the kept ones it overlaps only if it beats all of them.
+    // Every finding must have its line (assign_lines()) first.
+    void settle(std::uint64_t bound, std::vector<Finding>& out) {
+        std::size_t ready = 0;
+        for (const Finding& f : findings_) ready += f.offset < bound ? 1 : 0;
+        if (ready > 0) {
+            const std::vector<std::size_t> order = offset_order(0, findings_.size());
+            for (std::size_t i : order) {
+                Finding& f = findings_[i];
+                if (f.offset >= bound) break;  // in offset order: the rest wait too
+                const std::uint8_t priority = priorities_[i];
+                auto beats = [&](std::size_t k) {
+                    if (priority != kept_priorities_[k]) return priority > kept_priorities_[k];
+                    if (f.length != kept_[k].length) return f.length > kept_[k].length;
+                    return f.offset < kept_[k].offset;
+                };
+                std::size_t overlapping = 0;
+                bool wins = true;
+                while (overlapping < kept_.size() - kept_begin_) {
+                    const std::size_t k = kept_.size() - 1 - overlapping;
+                    if (kept_[k].offset + kept_[k].length <= f.offset) break;
+                    wins = wins && beats(k);
+                    ++overlapping;
+                }
+                if (!wins) continue;
+                kept_.resize(kept_.size() - overlapping);
+                kept_priorities_.resize(kept_.size());
+                kept_.push_back(std::move(f));
+                kept_priorities_.push_back(priority);
+            }
+            // The findings not swept yet start at `bound` or later.
+            std::size_t next = 0;
+            for (std::size_t i = 0; i < findings_.size(); ++i) {
+                if (findings_[i].offset < bound) continue;
+                if (next != i) {
+                    findings_[next] = std::move(findings_[i]);
+                    priorities_[next] = priorities_[i];
+                }
+                ++next;
+            }
+            findings_.resize(next);
+            priorities_.resize(next);
+            lines_done_ = next;  // assign_lines() ran before
+        }
+        while (kept_begin_ < kept_.size() && kept_[kept_begin_].offset + kept_[kept_begin_].length <= bound) {
+            out.push_back(std::move(kept_[kept_begin_++]));
+        }
+        if (kept_begin_ == kept_.size() || kept_begin_ > 4096) {
+            kept_.erase(kept_.begin(), kept_.begin() + static_cast<std::ptrdiff_t>(kept_begin_));
+            kept_priorities_.erase(kept_priorities_.begin(),
+                                   kept_priorities_.begin() + static_cast<std::ptrdiff_t>(kept_begin_));
+            kept_begin_ = 0;
+        }
     }
 
 private:
@@ -730,9 +768,12 @@ private:
             (impl_.value_allowlisted(raw, aux_) || impl_.value_allowlisted(normalized, aux_))) {
             return;
         }
-        std::string hash = impl_.hasher.hash(normalized);
-        if (!hash.empty() && impl_.allow_hashes.contains(hash)) return;
-        if (findings_.size() >= impl_.options.max_findings) {
+        const KeyedHash hash = impl_.hasher.hash(normalized);
+        if (!hash.empty() && !impl_.allow_hashes.empty() &&
+            std::binary_search(impl_.allow_hashes.begin(), impl_.allow_hashes.end(), hash.bytes())) {
+            return;
+        }
+        if (accepted_ >= impl_.options.max_findings) {
             truncated_ = true;
             stopped_ = true;
             return;
@@ -744,10 +785,11 @@ private:
         f.confidence = confidence;
         f.severity = d.severity;
         f.test_value = test_value;
-        f.preview = masked_preview(d, raw);
-        f.keyed_hash = std::move(hash);
+        masked_preview_into(d, raw, f.preview);
+        f.keyed_hash = hash;
         findings_.push_back(std::move(f));
         priorities_.push_back(d.priority);
+        ++accepted_;
     }
 
     // Line numbers for the findings added since the last call, in offset
@@ -823,9 +865,15 @@ private:
     std::uint64_t fast_min_start_ = 0;
     std::uint64_t line_cursor_ = 0;
     std::uint64_t line_number_ = 1;
-    std::vector<Finding> findings_;
+    std::vector<Finding> findings_;  // not swept by settle() yet
     std::vector<std::uint8_t> priorities_;
     std::size_t lines_done_ = 0;  // findings_[0, lines_done_) have their line
+    std::size_t accepted_ = 0;    // findings found, before overlaps are resolved (the cap counts these)
+    // settle()'s sweep: kept_[kept_begin_, end) are kept so far, in offset
+    // order and disjoint, but may still lose to a later finding.
+    std::vector<Finding> kept_;
+    std::vector<std::uint8_t> kept_priorities_;
+    std::size_t kept_begin_ = 0;
     std::string normalized_;      // the current candidate's normalized value, capacity reused
     bool truncated_ = false;
     bool stopped_ = false;
@@ -908,6 +956,7 @@ struct Stream::State {
     bool finished = false;
     std::optional<common::Error> error;
     std::unique_ptr<ScanState> scan;
+    std::vector<Finding> settled;  // final findings not taken yet (take_findings)
 
     ~State() {
         if (stream != nullptr) hs_close_stream(stream, nullptr, nullptr, nullptr);
@@ -1018,6 +1067,7 @@ common::Status Stream::feed(std::string_view chunk) {
         scan.scan_fast_path();
         const std::uint64_t new_base = scan.keep_from();
         scan.forget_before(new_base);
+        scan.settle(new_base, s.settled);
         s.window.erase(0, static_cast<std::size_t>(new_base - s.base));
         s.base = new_base;
     }
@@ -1052,7 +1102,23 @@ common::Result<ScanResult> Stream::finish() {
     }
     scan.resolve_ready();
     scan.scan_fast_path();
-    return scan.finish(s.bytes_seen);
+    ScanResult result = scan.finish(s.bytes_seen);
+    if (!s.settled.empty()) {
+        s.settled.insert(s.settled.end(), std::make_move_iterator(result.findings.begin()),
+                         std::make_move_iterator(result.findings.end()));
+        result.findings = std::move(s.settled);
+    }
+    return result;
+}
+
+void Stream::take_findings(std::vector<Finding>& out) {
+    State& s = *state_;
+    if (out.empty()) {
+        out.swap(s.settled);
+    } else {
+        out.insert(out.end(), std::make_move_iterator(s.settled.begin()), std::make_move_iterator(s.settled.end()));
+    }
+    s.settled.clear();
 }
 
 }  // namespace airlock::inspect

@@ -125,12 +125,19 @@ public:
     // Feeds the next bytes of the input. After an error the stream is
     // unusable (finish() reports the error again).
     [[nodiscard]] common::Status feed(std::string_view chunk);
-    // Ends the input and returns every finding. Call once.
+    // Ends the input and returns every finding not taken yet. Call once.
     [[nodiscard]] common::Result<ScanResult> finish();
+    // Appends to `out` the findings that are final already (no later byte
+    // can change them), in offset order, and forgets them: a caller that
+    // takes them after each feed() keeps the stream's memory bounded
+    // however many findings the input holds. finish() returns the rest;
+    // together they are exactly what finish() alone would have returned.
+    void take_findings(std::vector<Finding>& out);
 
     // Bytes held back for values that may continue in the next chunk: the
     // tail the largest detector needs (tens of KiB at most) plus, during a
-    // feed() call, one piece of at most 1 MiB.
+    // feed() call, one piece of at most 1 MiB. (Findings not taken with
+    // take_findings() are held too, up to Options::max_findings.)
     [[nodiscard]] std::size_t buffered_bytes() const noexcept;
 
 private:
