@@ -10,6 +10,8 @@ export DEBIAN_FRONTEND=noninteractive
 # clang-19 is for the libFuzzer targets (scripts/fuzz.sh): clang 14-16 leave
 # libstdc++ 12's <expected> disabled, and libclang-rt-19-dev holds libFuzzer
 # and the sanitizer runtimes; llvm-19 brings the symbolizer for its traces.
+# qemu-system-x86, busybox-static and cpio are for tests/vm (BPF LSM in a VM;
+# the kernel package itself is fetched by tests/vm/run.sh with apt-get download).
 PACKAGES="build-essential cmake pkg-config git ca-certificates
   clang llvm libbpf-dev bpftool
   clang-19 libclang-rt-19-dev llvm-19
@@ -20,6 +22,7 @@ PACKAGES="build-essential cmake pkg-config git ca-certificates
   libyaml-cpp-dev nlohmann-json3-dev
   libvectorscan-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  qemu-system-x86 busybox-static cpio
   python3 procps"
 missing=""
 for p in $PACKAGES; do

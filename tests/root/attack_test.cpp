@@ -410,6 +410,13 @@ TEST_F(AttackTest, RenameSourceFlipNeverMovesTheSecret) {
 
 // ----- the exec race: closed by the kernel layer's exec guard -----------------------
 
+// Tries per exec race; AIRLOCK_RACE_TRIES lowers it where processes are slow
+// to start (tests/vm runs these under qemu's TCG).
+std::string race_tries(int normal) {
+    const char* env = std::getenv("AIRLOCK_RACE_TRIES");
+    return env && std::atoi(env) > 0 ? std::to_string(std::min(normal, std::atoi(env))) : std::to_string(normal);
+}
+
 // The extra rules the exec races run under: bin/bad may not run; bin/** runs
 // unless its command line holds a secret.
 std::string exec_race_rules(const std::string& work) {
@@ -430,8 +437,9 @@ std::string exec_guard_missing(Daemon& d) {
     auto out = Process::spawn({binary("airlock"), "--socket", d.socket(), "status", "--json"}).wait();
     auto status = nlohmann::json::parse(out.out, nullptr, false);
     if (status.is_discarded()) return "airlock status --json: " + out.out + out.err;
-    if (status.value("enforcement", "").find("exec-guard") != std::string::npos) return {};
-    return "the exec guard is not loaded here: " + status["kernel"]["hooks"]["exec_guard"].dump();
+    const auto& hook = status["kernel"]["hooks"]["exec_guard"];
+    if (hook.is_object() && hook.value("active", false)) return {};
+    return "the exec guard is not loaded here: " + hook.dump();
 }
 
 void install_tool(const std::string& to) {
@@ -452,31 +460,34 @@ TEST_F(AttackTest, ExecPathFlipNeverRunsTheDeniedBinary) {
         // The race is real: without the kernel layer the denied binary runs.
         Daemon unguarded(test_policy(work_, exec_race_rules(work_)), {"--kernel-layer", "off"});
         auto out = Process::spawn({binary("airlock"), "--socket", unguarded.socket(), "run", "--",
-                                   attacker_path(), "race-exec", "/bin/true", work_ + "/bin/bad", "1000", marker})
-                       .wait(60s);
+                                   attacker_path(), "race-exec", "/bin/true", work_ + "/bin/bad", race_tries(1000),
+                                   marker})
+                       .wait(300s);
         std::printf("  without the exec guard: %s, marker %s\n", trim(out.out).c_str(),
                     std::filesystem::exists(marker) ? "written (the denied binary ran)" : "not written");
         std::filesystem::remove(marker);
     }
     auto& d = start(exec_race_rules(work_));
     if (auto why = exec_guard_missing(d); !why.empty()) GTEST_SKIP() << why;
-    auto out = attack({"race-exec", "/bin/true", work_ + "/bin/bad", "3000", marker}, {}, 120s);
+    auto out = attack({"race-exec", "/bin/true", work_ + "/bin/bad", race_tries(3000), marker}, {}, 300s);
     std::string r = trim(out.out);
     std::printf("  with the exec guard: %s\n", r.c_str());
     RecordProperty("result", r);
     EXPECT_FALSE(std::filesystem::exists(marker)) << "the denied binary ran: " << r;
-    EXPECT_GT(field(r, "killed"), 0) << "the race never got past the supervisor, so the guard was not tried: " << r;
     EXPECT_GT(field(r, "ran"), 0) << r << out.err;
     EXPECT_GT(field(r, "refused"), 0) << "the race never showed the supervisor the denied name: " << r;
     EXPECT_EQ(field(r, "other"), 0) << r;
-    if (field(r, "killed") > 0) {
-        auto rows = d.audit_rows([](const nlohmann::json& all) {
-            for (const auto& row : all)
-                if (row["kind"] == "kernel" && row["verdict"] == "killed") return true;
-            return false;
-        });
-        EXPECT_NE(rows.dump().find("\"kernel\""), std::string::npos) << "no audit row for the kill: " << rows.dump();
-    }
+    // The race got past the supervisor at least once and the kernel stopped
+    // it: killed at the exec tracepoint, or (BPF LSM) refused with EPERM,
+    // which the attacker cannot tell from the supervisor's own EPERM. Either
+    // way the kernel's act is in the audit log.
+    auto rows = d.audit_rows([](const nlohmann::json& all) {
+        for (const auto& row : all)
+            if (row["kind"] == "kernel") return true;
+        return false;
+    });
+    EXPECT_NE(rows.dump().find("\"kind\":\"kernel\""), std::string::npos)
+        << "the race never got past the supervisor, so the guard was not tried: " << r;
 }
 
 // The same race on argv: the supervisor scans ["prog", ARG] for secrets and
@@ -494,8 +505,9 @@ TEST_F(AttackTest, ExecArgumentFlipNeverRunsWithTheRefusedArguments) {
     if (auto why = exec_guard_missing(d); !why.empty()) GTEST_SKIP() << why;
     // Same length, so the torn states are all one of the two or a mix, never shorter.
     std::string plain = work_ + "/out/" + std::string(token.size(), 'p');
-    auto out = attack({"race-exec", work_ + "/bin/tool", work_ + "/bin/tool", "3000", plain, work_ + "/out/" + token},
-                      {}, 120s);
+    auto out = attack({"race-exec", work_ + "/bin/tool", work_ + "/bin/tool", race_tries(3000), plain,
+                       work_ + "/out/" + token},
+                      {}, 300s);
     std::string r = trim(out.out);
     std::printf("  with the exec guard: %s\n", r.c_str());
     RecordProperty("result", r);

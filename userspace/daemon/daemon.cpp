@@ -30,7 +30,7 @@
 #include "audit/audit_log.hpp"
 #include "common/unique_fd.hpp"
 #include "daemon/cgroup.hpp"
-#include "kernel/exec_guard.hpp"
+#include "kernel/session_guard.hpp"
 #include "kernel/probe.hpp"
 #include "daemon/data_inspection.hpp"
 #include "daemon/identity.hpp"
@@ -107,7 +107,8 @@ struct Session {
     std::shared_ptr<const policy::Policy> custom_policy;
     std::string custom_source;
     std::string cgroup;                               // relative to the cgroup2 mount
-    std::uint64_t cgroup_id = 0;                      // its inode: the id BPF sees (0: not registered)
+    std::uint64_t cgroup_id = 0;                      // its inode: the id BPF sees
+    bool guarded = false;                             // registered with the session guard
     UniqueFd listener;
     UniqueFd root;                                    // O_PATH of the launcher's root at attach
     // Tells which destinations are this host, in the network namespace the
@@ -206,8 +207,8 @@ struct Daemon::Impl {
     // The kernel layer (issue 4): what the kernel accepted, and the exec guard
     // when it is loaded (absent: exec is checked by the supervisor alone).
     kernel::Features kernel_features;
-    std::optional<kernel::ExecGuard> exec_guard;
-    std::string exec_guard_error;
+    std::optional<kernel::SessionGuard> guard;
+    std::string guard_error;
     std::map<std::string, std::shared_ptr<const policy::Policy>> policies;
     // The daemon's own network namespace's, shared by the sessions started in it.
     std::shared_ptr<supervisor::LocalAddresses> host_local_addresses;
@@ -303,9 +304,15 @@ struct Daemon::Impl {
     }
 
     // ---- kernel layer ------------------------------------------------------
-    // What is enforced, not what could be: "seccomp-notify" alone, or with the
-    // exec guard (tp_btf/sched_process_exec + SIGKILL) that closes the exec race.
-    std::string enforcement_level() const { return exec_guard ? "seccomp-notify+exec-guard" : "seccomp-notify"; }
+    // What is enforced, not what could be: "seccomp-notify" alone; with the
+    // exec guard (tp_btf/sched_process_exec + SIGKILL) that closes the exec
+    // race; or with BPF LSM too, which refuses (EPERM) instead of killing and
+    // also refuses opens, connects and addressed sends that reach the kernel
+    // from a supervised process without the supervisor.
+    std::string enforcement_level() const {
+        if (!guard) return "seccomp-notify";
+        return guard->lsm_attached() ? "seccomp-notify+lsm" : "seccomp-notify+exec-guard";
+    }
 
     json kernel_json() const {
         auto feature = [](const kernel::Feature& f) {
@@ -313,70 +320,79 @@ struct Daemon::Impl {
             if (!f.error.empty()) j["error"] = f.error;
             return j;
         };
-        json hooks = json::object();
-        json guard = {{"active", exec_guard.has_value()}, {"hook", "tp_btf/sched_process_exec"}};
-        if (!exec_guard_error.empty()) guard["error"] = exec_guard_error;
-        hooks["exec_guard"] = guard;
-        json lsm = {{"active", false}};
-        lsm["why"] = kernel_features.bpf_lsm.available
-                         ? "BPF LSM can be attached here, but airlock's LSM programs are not built yet"
-                         : "BPF LSM is not attachable here (" + kernel_features.bpf_lsm.error +
-                               "); it needs a kernel booted with bpf in lsm= (e.g. lsm=lockdown,capability,bpf) "
-                               "that lets the daemon attach LSM programs";
-        hooks["bpf_lsm"] = lsm;
+        json exec_hook = {{"active", guard.has_value()}, {"hook", "tp_btf/sched_process_exec"}};
+        if (!guard_error.empty()) exec_hook["error"] = guard_error;
+        json lsm = {{"active", guard && guard->lsm_attached()}};
+        if (guard && guard->lsm_attached())
+            lsm["hooks"] = {"lsm/bprm_check_security", "lsm/file_open", "lsm/socket_connect", "lsm/socket_sendmsg"};
+        else if (config.kernel_layer == DaemonConfig::KernelLayer::off)
+            lsm["why"] = "the kernel layer is off (--kernel-layer off)";
+        else if (!kernel_features.bpf_lsm.available)
+            lsm["why"] = "BPF LSM is not attachable here (" + kernel_features.bpf_lsm.error +
+                         "); it needs a kernel with CONFIG_BPF_LSM booted with bpf in lsm= "
+                         "(e.g. lsm=lockdown,capability,bpf) that lets the daemon attach LSM programs";
+        else
+            lsm["why"] = guard_error;
         return {{"features",
                  {{"bpf_lsm", feature(kernel_features.bpf_lsm)},
                   {"tp_btf", feature(kernel_features.tp_btf)},
                   {"cgroup_sock_addr", feature(kernel_features.cgroup_sock_addr)},
                   {"ringbuf", feature(kernel_features.ringbuf)}}},
-                {"hooks", hooks}};
+                {"hooks", {{"exec_guard", exec_hook}, {"bpf_lsm", lsm}}}};
     }
 
     void on_kernel_events() {
-        if (!exec_guard) return;
-        auto drained = exec_guard->drain([this](const kernel::ExecEvent& e) {
-            if (e.verdict == kernel::ExecVerdict::matched) return;
+        if (!guard) return;
+        auto drained = guard->drain([this](const kernel::GuardEvent& e) {
+            if (e.verdict == kernel::GuardVerdict::matched) return;
+            const char* done = e.killed() ? "killed" : "refused";
             // Agent-chosen names: JSON-escaped so they cannot forge log lines.
-            spdlog::warn("session {}: killed pid {} ({}) at exec: {} (dev {}:{} inode {})", e.session, e.tgid,
-                         json(e.comm).dump(), kernel::to_string(e.verdict), e.kernel_dev >> 20,
-                         e.kernel_dev & 0xfffff, e.ino);
+            spdlog::warn("session {}: {} pid {} ({}) at {}: {} (dev {}:{} inode {})", e.session, done, e.tgid,
+                         json(e.comm).dump(), kernel::to_string(e.hook), kernel::to_string(e.verdict),
+                         e.kernel_dev >> 20, e.kernel_dev & 0xfffff, e.ino);
             audit::Event a;
             a.kind = audit::EventKind::kernel;
             a.session = e.session;
             a.pid = e.tgid;
-            a.action = "exec";
+            switch (e.hook) {
+                case kernel::GuardHook::exec_tracepoint:
+                case kernel::GuardHook::bprm_check: a.action = "exec"; break;
+                case kernel::GuardHook::file_open: a.action = "open"; break;
+                case kernel::GuardHook::socket_connect:
+                case kernel::GuardHook::socket_sendmsg: a.action = "connect"; break;
+            }
             a.object = e.comm;
-            a.verdict = "killed";
-            a.rule = "exec-guard";
+            a.verdict = done;
+            a.rule = e.hook == kernel::GuardHook::exec_tracepoint ? "exec-guard" : "bpf-lsm";
             a.actor = "kernel";
             a.reason = std::string(kernel::to_string(e.verdict));
-            a.detail_json = json{{"dev_major", e.kernel_dev >> 20},
+            a.detail_json = json{{"hook", kernel::to_string(e.hook)},
+                                 {"dev_major", e.kernel_dev >> 20},
                                  {"dev_minor", e.kernel_dev & 0xfffff},
                                  {"ino", e.ino},
                                  {"argv_len", e.argv_len}}
                                 .dump();
             record(std::move(a));
         });
-        if (!drained) spdlog::error("exec guard: {}", drained.error().to_string());
+        if (!drained) spdlog::error("session guard: {}", drained.error().to_string());
     }
 
     // The exec guard must know what this exec will load before the kernel
     // loads it. False: the exec is refused (what cannot be checked is not run).
     bool expect_exec(const Session& s, const supervisor::HeldCall& call) {
-        if (!exec_guard) return true;
+        if (!guard) return true;
         if (!call.exec_image) {
-            exec_guard->forget(call.tgid);
+            guard->forget(call.tgid);
             spdlog::warn("session {}: exec {} refused: cannot tell what the kernel would load ({})", s.id,
                          json(call.object).dump(), call.exec_image_error);
             return false;
         }
         kernel::ExecExpectation x;
         x.session = s.id;
-        x.dev = call.exec_image->dev;
-        x.ino = call.exec_image->ino;
+        for (const auto& f : call.exec_image->chain) x.chain.push_back({f.dev, f.ino});
         x.argv_bytes = supervisor::argv_bytes(call.exec_image->argv);
         x.argv_complete = call.exec_image->argv_complete;
-        if (auto r = exec_guard->expect(call.tgid, x); !r) {
+        if (auto r = guard->expect(call.tgid, x); !r) {
             spdlog::error("session {}: exec {} refused: {}", s.id, json(call.object).dump(), r.error().to_string());
             return false;
         }
@@ -758,21 +774,19 @@ struct Daemon::Impl {
         }
         if (!cg) return reply_error(c, id, protocol::error_code::internal, cg.error().to_string());
         s.cgroup = *cg;
-        if (exec_guard) {
-            // Before the launcher joins: its first exec (the agent) is checked too.
+        if (guard) {
+            // Registered with the session guard at attach (below), once the
+            // launcher runs under its filter.
             struct stat cg_st {};
-            Status registered = ::stat(cgroups.absolute(s.cgroup).c_str(), &cg_st) == 0
-                                    ? exec_guard->add_session(cg_st.st_ino, s.id)
-                                    : common::fail_errno("stat session cgroup");
-            if (!registered) {
+            if (::stat(cgroups.absolute(s.cgroup).c_str(), &cg_st) != 0) {
+                int err = errno;
                 (void)cgroups.remove(s.cgroup, false);
                 return reply_error(c, id, protocol::error_code::internal,
-                                   "the exec guard cannot watch this session: " + registered.error().to_string());
+                                   std::string("stat session cgroup: ") + std::strerror(err));
             }
             s.cgroup_id = cg_st.st_ino;
         }
         if (auto moved = cgroups.move_into(s.cgroup, c.peer.pid); !moved) {
-            if (exec_guard) exec_guard->remove_session(s.cgroup_id);
             (void)cgroups.remove(s.cgroup, false);
             return reply_error(c, id, protocol::error_code::internal, moved.error().to_string());
         }
@@ -834,6 +848,16 @@ struct Daemon::Impl {
                                 session_root.st_dev == own_root.st_dev && session_root.st_ino == own_root.st_ino;
         s.local_addresses = local_addresses_for(s, c.peer.pid);
         s.context.reset();
+        // Now, not at session.create: the launcher's own work between joining
+        // the cgroup and installing its filter (resolving --user, say) is
+        // airlock's, and the session's first exec (the agent) still comes
+        // after this, held by the filter until the listener is polled.
+        if (guard) {
+            if (auto registered = guard->add_session(s.cgroup_id, s.id); !registered)
+                return reply_error(c, id, protocol::error_code::internal,
+                                   "the session guard cannot watch this session: " + registered.error().to_string());
+            s.guarded = true;
+        }
         ::fcntl(listener.get(), F_SETFL, O_NONBLOCK);
         epoll_event ev{};
         ev.events = EPOLLIN;
@@ -1540,7 +1564,7 @@ struct Daemon::Impl {
         e.session = s.id;
         e.reason = why;
         record(std::move(e));
-        if (exec_guard && s.cgroup_id) exec_guard->remove_session(s.cgroup_id);
+        if (guard && s.guarded) guard->remove_session(s.cgroup_id);
         if (auto r = cgroups.remove(s.cgroup, false); !r) {
             // The last task may still be exiting when its filter is released; retry on the sweep.
             if (r.error().code == EBUSY) cgroups_to_remove.emplace_back(s.cgroup, 0);
@@ -1744,23 +1768,28 @@ Result<std::unique_ptr<Daemon>> Daemon::create(DaemonConfig config) {
     if (impl->config.kernel_layer == DaemonConfig::KernelLayer::automatic) {
         impl->kernel_features = kernel::probe_features();
         if (impl->kernel_features.tp_btf.available && impl->kernel_features.ringbuf.available) {
-            auto guard = kernel::ExecGuard::load();
-            if (guard) {
-                impl->exec_guard.emplace(std::move(*guard));
-                if (auto s = impl->add_to_epoll(impl->exec_guard->events_fd(), Tag::kernel_events, 0); !s)
+            auto loaded = kernel::SessionGuard::load(impl->kernel_features.bpf_lsm.available);
+            if (!loaded && impl->kernel_features.bpf_lsm.available) {
+                spdlog::warn("session guard with BPF LSM: {}; trying without", loaded.error().to_string());
+                impl->guard_error = loaded.error().to_string();
+                loaded = kernel::SessionGuard::load(false);
+            }
+            if (loaded) {
+                impl->guard.emplace(std::move(*loaded));
+                if (auto s = impl->add_to_epoll(impl->guard->events_fd(), Tag::kernel_events, 0); !s)
                     return std::unexpected(s.error());
             } else {
-                impl->exec_guard_error = guard.error().to_string();
+                impl->guard_error = loaded.error().to_string();
             }
         } else {
-            impl->exec_guard_error = !impl->kernel_features.tp_btf.available ? impl->kernel_features.tp_btf.error
+            impl->guard_error = !impl->kernel_features.tp_btf.available ? impl->kernel_features.tp_btf.error
                                                                              : impl->kernel_features.ringbuf.error;
         }
     } else {
-        impl->exec_guard_error = "the kernel layer is off (--kernel-layer off)";
+        impl->guard_error = "the kernel layer is off (--kernel-layer off)";
     }
     spdlog::info("enforcement level: {}{}", impl->enforcement_level(),
-                 impl->exec_guard_error.empty() ? "" : " (exec guard: " + impl->exec_guard_error + ")");
+                 impl->guard_error.empty() ? "" : " (exec guard: " + impl->guard_error + ")");
     if (!impl->kernel_features.bpf_lsm.available && impl->config.kernel_layer == DaemonConfig::KernelLayer::automatic)
         spdlog::info("BPF LSM not available: {}", impl->kernel_features.bpf_lsm.error);
     impl->workers = std::make_unique<WorkerPool>(impl->config.worker_threads, impl->config.max_worker_queue);

@@ -1,5 +1,5 @@
 // What an approved exec will really load: the kernel layer checks the new
-// image and argv against this (bpf/exec_guard.bpf.c), so it must be what the
+// image and argv against this (bpf/session_guard.bpf.c), so it must be what the
 // kernel itself arrives at. For an ELF file that is the file and the argv
 // given. For a script ("#!"), the kernel loads the interpreter instead and
 // rewrites argv to [interpreter, optional argument, script filename, argv[1..]]
@@ -15,9 +15,15 @@
 
 namespace airlock::supervisor {
 
-struct ExecImage {
-    dev_t dev = 0;  // of the file the kernel will map as the new image
+struct FileId {
+    dev_t dev = 0;
     ino_t ino = 0;
+};
+
+struct ExecImage {
+    // The files the kernel opens for the exec, in order: the one named, each
+    // interpreter, and last the image it maps.
+    std::vector<FileId> chain;
     std::vector<std::string> argv;  // as the kernel will lay it out
     bool argv_complete = true;      // false when the agent's argv was read only in part
     std::vector<std::string> interpreters;  // the scripts' interpreters, outermost first (audit)

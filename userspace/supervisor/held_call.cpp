@@ -581,7 +581,7 @@ Result<ExecImage> resolve_exec_image(const HeldCall& call, const AgentContext& a
     image.argv_complete = !call.argv_truncated;
     std::string filename = kernel_exec_filename(path, dirfd);
     int current = call.target.object.get();
-    struct stat st = call.target.st;
+    image.chain.push_back({call.target.st.st_dev, call.target.st.st_ino});
     UniqueFd interpreter;
     for (int depth = 0; depth < k_max_interpreter_depth; ++depth) {
         thread_identity::act_as_daemon();
@@ -594,11 +594,7 @@ Result<ExecImage> resolve_exec_image(const HeldCall& call, const AgentContext& a
         ssize_t got = ::pread(file.get(), head, sizeof head, 0);
         if (got < 0) return common::fail_errno("reading the head of the executable");
         auto shebang = parse_shebang(std::string_view(head, static_cast<std::size_t>(got)));
-        if (!shebang) {
-            image.dev = st.st_dev;
-            image.ino = st.st_ino;
-            return image;
-        }
+        if (!shebang) return image;
         image.interpreters.push_back(shebang->interpreter);
         image.argv = script_argv(*shebang, filename, image.argv);
         filename = shebang->interpreter;
@@ -617,7 +613,7 @@ Result<ExecImage> resolve_exec_image(const HeldCall& call, const AgentContext& a
         if (!S_ISREG(resolved->st.st_mode)) return fail(EACCES, "interpreter is not a regular file");
         interpreter = std::move(resolved->object);
         current = interpreter.get();
-        st = resolved->st;
+        image.chain.push_back({resolved->st.st_dev, resolved->st.st_ino});
     }
     return fail(ELOOP, "interpreters nested more than the kernel allows");
 }
