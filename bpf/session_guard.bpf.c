@@ -14,7 +14,10 @@
  * Where BPF LSM is active, three more refuse what reaches the kernel from a
  * supervised session process without passing through the supervisor (which
  * performs every allowed open and connect itself, from the daemon): file_open,
- * socket_connect, and socket_sendmsg with an address.
+ * socket_connect, and socket_sendmsg with an address. Where it is not, the
+ * cgroup connect4/6 and sendmsg4/6 programs (attached to the daemon's session
+ * base cgroup, so every session below it) refuse the same connects and
+ * addressed UDP sends.
  *
  * Fail closed inside sessions: no approval, an unreadable argv or a failed
  * lookup all refuse or kill. Nothing depends on the ring buffer: a full
@@ -108,6 +111,42 @@ static __always_inline void emit(__u64 session, __u32 hook, __u32 verdict, __u64
     event->pad = 0;
     bpf_get_current_comm(event->comm, sizeof(event->comm));
     bpf_ringbuf_submit(event, 0);
+}
+
+/* The cgroup backstop: the connecting task (current: the daemon when it
+ * performs an allowed connect on the agent's socket) must not be a
+ * supervised session process. 1 lets the call go on, 0 refuses it (EPERM). */
+static __always_inline int sock_addr_verdict(__u32 hook)
+{
+    __u64 session = supervised_session();
+    if (!session)
+        return 1;
+    emit(session, hook, AIRLOCK_CONNECT_UNSUPERVISED, 0, 0, 0);
+    return 0;
+}
+
+SEC("cgroup/connect4")
+int check_connect4(struct bpf_sock_addr *ctx)
+{
+    return sock_addr_verdict(AIRLOCK_HOOK_CGROUP_CONNECT);
+}
+
+SEC("cgroup/connect6")
+int check_connect6(struct bpf_sock_addr *ctx)
+{
+    return sock_addr_verdict(AIRLOCK_HOOK_CGROUP_CONNECT);
+}
+
+SEC("cgroup/sendmsg4")
+int check_sendmsg4(struct bpf_sock_addr *ctx)
+{
+    return sock_addr_verdict(AIRLOCK_HOOK_CGROUP_SENDMSG);
+}
+
+SEC("cgroup/sendmsg6")
+int check_sendmsg6(struct bpf_sock_addr *ctx)
+{
+    return sock_addr_verdict(AIRLOCK_HOOK_CGROUP_SENDMSG);
 }
 
 /* 0 on success; the hash covers min(len, AIRLOCK_ARGV_HASH_BYTES) bytes. */

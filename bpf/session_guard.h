@@ -60,6 +60,8 @@ enum airlock_guard_hook {
     AIRLOCK_HOOK_FILE_OPEN = 2,       /* the LSM hooks refuse with EPERM */
     AIRLOCK_HOOK_SOCKET_CONNECT = 3,
     AIRLOCK_HOOK_SOCKET_SENDMSG = 4,
+    AIRLOCK_HOOK_CGROUP_CONNECT = 5, /* cgroup/connect4/6: EPERM */
+    AIRLOCK_HOOK_CGROUP_SENDMSG = 6, /* cgroup/sendmsg4/6: EPERM */
 };
 
 struct airlock_guard_event {

@@ -53,13 +53,20 @@ protected:
         features_ = probe_features();
         if (!features_.tp_btf.available) GTEST_SKIP() << "tp_btf not loadable here: " << features_.tp_btf.error;
         if (::access(k_static, X_OK) != 0) GTEST_SKIP() << k_static << " is missing (apt-get install busybox-static)";
-        auto guard = SessionGuard::load(features_.bpf_lsm.available);
+        auto guard = SessionGuard::load(features_.bpf_lsm.available, features_.cgroup_sock_addr.available);
         ASSERT_TRUE(guard) << guard.error().to_string();
         guard_.emplace(std::move(*guard));
         auto mount = daemon::find_cgroup2_mount();
         ASSERT_TRUE(mount) << mount.error().to_string();
         cgroup_ = *mount + "/airlock-kernel-test-" + std::to_string(::getpid());
         ASSERT_EQ(::mkdir(cgroup_.c_str(), 0755), 0) << std::strerror(errno);
+        if (features_.cgroup_sock_addr.available) {
+            int fd = ::open(cgroup_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            ASSERT_GE(fd, 0);
+            auto attached = guard_->attach_cgroup(fd);
+            ::close(fd);
+            ASSERT_TRUE(attached) << attached.error().to_string();
+        }
         struct stat st {};
         ASSERT_EQ(::stat(cgroup_.c_str(), &st), 0);
         ASSERT_TRUE(guard_->add_session(st.st_ino, 77));
@@ -214,8 +221,12 @@ TEST_F(KernelTest, AnOpenPastTheSupervisorIsRefusedByBpfLsm) {
     EXPECT_EQ(exit_code(run_child(open_something, nullptr, false)), k_child_ok);
 }
 
-TEST_F(KernelTest, AConnectOrAddressedSendPastTheSupervisorIsRefusedByBpfLsm) {
-    REQUIRE_BPF_LSM();
+// BPF LSM's socket_connect/socket_sendmsg, or where it is not active the
+// cgroup connect4/sendmsg4 programs, refuse it.
+TEST_F(KernelTest, AConnectOrAddressedSendPastTheSupervisorIsRefused) {
+    if (!features_.bpf_lsm.available && !guard_->cgroup_attached())
+        GTEST_SKIP() << "neither BPF LSM (" << features_.bpf_lsm.error << ") nor cgroup sock_addr ("
+                     << features_.cgroup_sock_addr.error << ") here";
     int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ASSERT_GE(server, 0);
     sockaddr_in addr{};

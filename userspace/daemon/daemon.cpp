@@ -209,6 +209,7 @@ struct Daemon::Impl {
     kernel::Features kernel_features;
     std::optional<kernel::SessionGuard> guard;
     std::string guard_error;
+    std::string cgroup_guard_error;  // why the cgroup connect/sendmsg backstop is not attached
     std::map<std::string, std::shared_ptr<const policy::Policy>> policies;
     // The daemon's own network namespace's, shared by the sessions started in it.
     std::shared_ptr<supervisor::LocalAddresses> host_local_addresses;
@@ -311,7 +312,8 @@ struct Daemon::Impl {
     // from a supervised process without the supervisor.
     std::string enforcement_level() const {
         if (!guard) return "seccomp-notify";
-        return guard->lsm_attached() ? "seccomp-notify+lsm" : "seccomp-notify+exec-guard";
+        if (guard->lsm_attached()) return "seccomp-notify+lsm";
+        return guard->cgroup_attached() ? "seccomp-notify+fallback" : "seccomp-notify+exec-guard";
     }
 
     json kernel_json() const {
@@ -322,6 +324,10 @@ struct Daemon::Impl {
         };
         json exec_hook = {{"active", guard.has_value()}, {"hook", "tp_btf/sched_process_exec"}};
         if (!guard_error.empty()) exec_hook["error"] = guard_error;
+        json cgroup_hook = {{"active", guard && guard->cgroup_attached()},
+                            {"hooks", {"cgroup/connect4", "cgroup/connect6", "cgroup/sendmsg4", "cgroup/sendmsg6"}}};
+        if (!guard) cgroup_hook["error"] = guard_error;
+        else if (!cgroup_guard_error.empty()) cgroup_hook["error"] = cgroup_guard_error;
         json lsm = {{"active", guard && guard->lsm_attached()}};
         if (guard && guard->lsm_attached())
             lsm["hooks"] = {"lsm/bprm_check_security", "lsm/file_open", "lsm/socket_connect", "lsm/socket_sendmsg"};
@@ -338,7 +344,7 @@ struct Daemon::Impl {
                   {"tp_btf", feature(kernel_features.tp_btf)},
                   {"cgroup_sock_addr", feature(kernel_features.cgroup_sock_addr)},
                   {"ringbuf", feature(kernel_features.ringbuf)}}},
-                {"hooks", {{"exec_guard", exec_hook}, {"bpf_lsm", lsm}}}};
+                {"hooks", {{"exec_guard", exec_hook}, {"cgroup_sock_addr", cgroup_hook}, {"bpf_lsm", lsm}}}};
     }
 
     void on_kernel_events() {
@@ -359,11 +365,16 @@ struct Daemon::Impl {
                 case kernel::GuardHook::bprm_check: a.action = "exec"; break;
                 case kernel::GuardHook::file_open: a.action = "open"; break;
                 case kernel::GuardHook::socket_connect:
-                case kernel::GuardHook::socket_sendmsg: a.action = "connect"; break;
+                case kernel::GuardHook::socket_sendmsg:
+                case kernel::GuardHook::cgroup_connect:
+                case kernel::GuardHook::cgroup_sendmsg: a.action = "connect"; break;
             }
             a.object = e.comm;
             a.verdict = done;
-            a.rule = e.hook == kernel::GuardHook::exec_tracepoint ? "exec-guard" : "bpf-lsm";
+            a.rule = e.hook == kernel::GuardHook::exec_tracepoint ? "exec-guard"
+                     : e.hook == kernel::GuardHook::cgroup_connect || e.hook == kernel::GuardHook::cgroup_sendmsg
+                         ? "cgroup-sock-addr"
+                         : "bpf-lsm";
             a.actor = "kernel";
             a.reason = std::string(kernel::to_string(e.verdict));
             a.detail_json = json{{"hook", kernel::to_string(e.hook)},
@@ -1768,14 +1779,25 @@ Result<std::unique_ptr<Daemon>> Daemon::create(DaemonConfig config) {
     if (impl->config.kernel_layer == DaemonConfig::KernelLayer::automatic) {
         impl->kernel_features = kernel::probe_features();
         if (impl->kernel_features.tp_btf.available && impl->kernel_features.ringbuf.available) {
-            auto loaded = kernel::SessionGuard::load(impl->kernel_features.bpf_lsm.available);
+            const bool cgroup_programs = impl->kernel_features.cgroup_sock_addr.available;
+            auto loaded = kernel::SessionGuard::load(impl->kernel_features.bpf_lsm.available, cgroup_programs);
             if (!loaded && impl->kernel_features.bpf_lsm.available) {
                 spdlog::warn("session guard with BPF LSM: {}; trying without", loaded.error().to_string());
                 impl->guard_error = loaded.error().to_string();
-                loaded = kernel::SessionGuard::load(false);
+                loaded = kernel::SessionGuard::load(false, cgroup_programs);
             }
             if (loaded) {
                 impl->guard.emplace(std::move(*loaded));
+                if (cgroup_programs) {
+                    // On the base, with BPF_F_ALLOW_MULTI links: every session cgroup below it.
+                    UniqueFd base_fd(::open(impl->cgroups.absolute(impl->cgroups.base()).c_str(),
+                                         O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+                    auto attached = base_fd ? impl->guard->attach_cgroup(base_fd.get())
+                                         : Status(common::fail_errno("opening the session base cgroup"));
+                    if (!attached) impl->cgroup_guard_error = attached.error().to_string();
+                } else {
+                    impl->cgroup_guard_error = impl->kernel_features.cgroup_sock_addr.error;
+                }
                 if (auto s = impl->add_to_epoll(impl->guard->events_fd(), Tag::kernel_events, 0); !s)
                     return std::unexpected(s.error());
             } else {

@@ -48,6 +48,8 @@ std::string_view to_string(GuardHook hook) noexcept {
         case GuardHook::file_open: return "lsm/file_open";
         case GuardHook::socket_connect: return "lsm/socket_connect";
         case GuardHook::socket_sendmsg: return "lsm/socket_sendmsg";
+        case GuardHook::cgroup_connect: return "cgroup/connect4,6";
+        case GuardHook::cgroup_sendmsg: return "cgroup/sendmsg4,6";
     }
     return "unknown";
 }
@@ -56,9 +58,12 @@ struct SessionGuard::State {
     session_guard_bpf* skel = nullptr;
     ring_buffer* ring = nullptr;
     bool lsm = false;
+    bool cgroup_programs = false;
+    std::vector<bpf_link*> cgroup_links;
     const std::function<void(const GuardEvent&)>* on_event = nullptr;
 
     ~State() {
+        for (bpf_link* link : cgroup_links) bpf_link__destroy(link);
         if (ring) ring_buffer__free(ring);
         if (skel) session_guard_bpf__destroy(skel);
     }
@@ -71,7 +76,7 @@ struct SessionGuard::State {
         GuardEvent e;
         e.session = static_cast<std::int64_t>(raw.session);
         e.tgid = static_cast<pid_t>(raw.tgid);
-        e.hook = raw.hook <= AIRLOCK_HOOK_SOCKET_SENDMSG ? static_cast<GuardHook>(raw.hook) : GuardHook::exec_tracepoint;
+        e.hook = raw.hook <= AIRLOCK_HOOK_CGROUP_SENDMSG ? static_cast<GuardHook>(raw.hook) : GuardHook::exec_tracepoint;
         e.verdict = raw.verdict <= AIRLOCK_CONNECT_UNSUPERVISED ? static_cast<GuardVerdict>(raw.verdict)
                                                                 : GuardVerdict::no_approval;
         e.kernel_dev = raw.dev;
@@ -88,7 +93,7 @@ SessionGuard::SessionGuard(SessionGuard&&) noexcept = default;
 SessionGuard& SessionGuard::operator=(SessionGuard&&) noexcept = default;
 SessionGuard::~SessionGuard() = default;
 
-common::Result<SessionGuard> SessionGuard::load(bool with_lsm) {
+common::Result<SessionGuard> SessionGuard::load(bool with_lsm, bool with_cgroup) {
     auto state = std::make_unique<State>();
     state->skel = session_guard_bpf__open();
     if (!state->skel) return common::fail_errno("opening the session guard");
@@ -97,18 +102,43 @@ common::Result<SessionGuard> SessionGuard::load(bool with_lsm) {
                                  state->skel->progs.check_socket_connect, state->skel->progs.check_socket_sendmsg})
             (void)bpf_program__set_autoload(lsm, false);
     }
+    if (!with_cgroup) {
+        for (bpf_program* cg : {state->skel->progs.check_connect4, state->skel->progs.check_connect6,
+                                state->skel->progs.check_sendmsg4, state->skel->progs.check_sendmsg6})
+            (void)bpf_program__set_autoload(cg, false);
+    }
     if (int err = session_guard_bpf__load(state->skel); err != 0)
         return common::fail(-err, with_lsm ? "loading the session guard (tp_btf and LSM programs)"
                                            : "loading the session guard (tp_btf/sched_process_exec)");
     if (int err = session_guard_bpf__attach(state->skel); err != 0)
         return common::fail(-err, "attaching the session guard");
     state->lsm = with_lsm;
+    state->cgroup_programs = with_cgroup;
     state->ring = ring_buffer__new(bpf_map__fd(state->skel->maps.events), &State::on_sample, state.get(), nullptr);
     if (!state->ring) return common::fail_errno("opening the session guard's event ring");
     return SessionGuard(std::move(state));
 }
 
 bool SessionGuard::lsm_attached() const noexcept { return state_->lsm; }
+
+common::Status SessionGuard::attach_cgroup(int cgroup_fd) {
+    if (!state_->cgroup_programs) return common::fail(ENOTSUP, "the cgroup programs were not loaded");
+    std::vector<bpf_link*> links;
+    for (bpf_program* prog : {state_->skel->progs.check_connect4, state_->skel->progs.check_connect6,
+                              state_->skel->progs.check_sendmsg4, state_->skel->progs.check_sendmsg6}) {
+        bpf_link* link = bpf_program__attach_cgroup(prog, cgroup_fd);
+        if (!link) {
+            auto err = common::fail_errno(std::string("attaching ") + bpf_program__section_name(prog));
+            for (bpf_link* made : links) bpf_link__destroy(made);  // all four or none
+            return err;
+        }
+        links.push_back(link);
+    }
+    state_->cgroup_links.insert(state_->cgroup_links.end(), links.begin(), links.end());
+    return {};
+}
+
+bool SessionGuard::cgroup_attached() const noexcept { return !state_->cgroup_links.empty(); }
 
 common::Status SessionGuard::add_session(std::uint64_t cgroup_id, std::int64_t session) {
     auto value = static_cast<std::uint64_t>(session);

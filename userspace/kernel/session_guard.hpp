@@ -64,7 +64,15 @@ enum class GuardVerdict {
 };
 [[nodiscard]] std::string_view to_string(GuardVerdict verdict) noexcept;
 
-enum class GuardHook { exec_tracepoint, bprm_check, file_open, socket_connect, socket_sendmsg };
+enum class GuardHook {
+    exec_tracepoint,
+    bprm_check,
+    file_open,
+    socket_connect,
+    socket_sendmsg,
+    cgroup_connect,
+    cgroup_sendmsg
+};
 [[nodiscard]] std::string_view to_string(GuardHook hook) noexcept;
 
 struct GuardEvent {
@@ -82,10 +90,16 @@ struct GuardEvent {
 
 class SessionGuard {
 public:
-    // `with_lsm`: also load and attach the LSM programs (the caller probed
-    // that BPF LSM attaches; kernel/probe.hpp).
-    [[nodiscard]] static common::Result<SessionGuard> load(bool with_lsm);
+    // `with_lsm`: also load and attach the LSM programs; `with_cgroup`: also
+    // load the cgroup connect4/6 and sendmsg4/6 programs (attach them with
+    // attach_cgroup). The caller probed that the kernel takes them
+    // (kernel/probe.hpp).
+    [[nodiscard]] static common::Result<SessionGuard> load(bool with_lsm, bool with_cgroup);
     [[nodiscard]] bool lsm_attached() const noexcept;
+    // Attaches the cgroup programs to `cgroup_fd` (a directory of the cgroup2
+    // hierarchy): every session cgroup below it is covered.
+    [[nodiscard]] common::Status attach_cgroup(int cgroup_fd);
+    [[nodiscard]] bool cgroup_attached() const noexcept;
 
     SessionGuard(SessionGuard&&) noexcept;
     SessionGuard& operator=(SessionGuard&&) noexcept;
