@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <benchmark/benchmark.h>
@@ -86,6 +87,33 @@ void BM_ConnectClose(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_ConnectClose)->MinTime(1.0)->UseRealTime();
+
+// fork + execve + wait of a program that exits at once: a static one when
+// there is one (busybox-static), so the child's own loader opens, which
+// a supervisor holds too, do not swamp the exec itself.
+void BM_ForkExec(benchmark::State& state) {
+    const bool busybox = ::access("/bin/busybox", X_OK) == 0;
+    char prog[] = "busybox", applet[] = "true";
+    char* argv[] = {prog, applet, nullptr};
+    char true_prog[] = "/bin/true";
+    char* true_argv[] = {true_prog, nullptr};
+    for (auto _ : state) {
+        pid_t child = ::fork();
+        if (child == 0) {
+            if (busybox) ::execv("/bin/busybox", argv);
+            else ::execv("/bin/true", true_argv);
+            ::_exit(127);
+        }
+        int status = 0;
+        ::waitpid(child, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            state.SkipWithError("exec failed");
+            return;
+        }
+    }
+    state.SetLabel(busybox ? "/bin/busybox true" : "/bin/true");
+}
+BENCHMARK(BM_ForkExec)->MinTime(1.0)->UseRealTime();
 
 }  // namespace
 
