@@ -271,6 +271,28 @@ TEST_F(SessionTest, ExecIsDecidedByPolicy) {
     EXPECT_EQ(trim(denied.out), "err EACCES");
 }
 
+// A policy may demand a kernel enforcement level: a session under it is
+// refused, saying what is missing and how to get it, unless the daemon runs it.
+TEST_F(SessionTest, APolicyRequiringMoreKernelEnforcementThanRunsIsRefused) {
+    auto& d = start();
+    const std::string policy = work_ + "/needs-lsm.yaml";
+    write_file(policy, "version: 1\ndefault: allow\nrequire: { kernel: lsm }\n");
+    auto status = Process::spawn({binary("airlock"), "--socket", d.socket(), "status"}).wait();
+    auto out = Process::spawn({binary("airlock"), "--socket", d.socket(), "run", "--policy", policy, "--", "/bin/true"})
+                   .wait();
+    if (status.out.find("seccomp-notify+lsm") != std::string::npos) {
+        EXPECT_EQ(out.status, 0) << out.err;  // in tests/vm's kernel
+        return;
+    }
+    EXPECT_EQ(out.status, 125) << out.out << out.err;
+    EXPECT_NE(out.err.find("requires kernel enforcement 'lsm'"), std::string::npos) << out.err;
+    EXPECT_NE(out.err.find("bpf"), std::string::npos) << "how to enable it: " << out.err;
+    write_file(policy, "version: 1\ndefault: allow\nrequire: { kernel: seccomp }\n");
+    out = Process::spawn({binary("airlock"), "--socket", d.socket(), "run", "--policy", policy, "--", "/bin/true"})
+              .wait();
+    EXPECT_EQ(out.status, 0) << out.err;
+}
+
 TEST_F(SessionTest, ExitStatusIsTheCommands) {
     auto& d = start();
     auto out = Process::spawn({binary("airlock"), "--socket", d.socket(), "run", "--", "/bin/sh", "-c", "exit 7"}).wait();

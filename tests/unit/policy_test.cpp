@@ -1969,3 +1969,31 @@ TEST(LinkDecision, KindNames) {
 
 }  // namespace
 }  // namespace airlock::policy
+
+namespace airlock::policy {
+namespace {
+
+TEST(PolicyRequire, KernelLevelIsReadAndDefaultsToTheSupervisorAlone) {
+    auto none = Policy::parse("version: 1\ndefault: deny\n", "t.yaml");
+    ASSERT_TRUE(none);
+    EXPECT_EQ(none->kernel_requirement(), KernelRequirement::seccomp);
+    for (auto [text, level] : {std::pair{"seccomp", KernelRequirement::seccomp},
+                               std::pair{"exec-guard", KernelRequirement::exec_guard},
+                               std::pair{"fallback", KernelRequirement::fallback},
+                               std::pair{"lsm", KernelRequirement::lsm}}) {
+        auto p = Policy::parse(std::string("version: 1\ndefault: deny\nrequire: { kernel: ") + text + " }\n", "t.yaml");
+        ASSERT_TRUE(p) << text;
+        EXPECT_EQ(p->kernel_requirement(), level) << text;
+        EXPECT_EQ(to_string(level), text);
+    }
+}
+
+TEST(PolicyRequire, BadRequirementsAreErrorsAtTheirPlace) {
+    EXPECT_TRUE(single_error("version: 1\ndefault: deny\nrequire: { kernel: selinux }\n", 3, 20,
+                             "is not an enforcement level"));
+    EXPECT_TRUE(single_error("version: 1\ndefault: deny\nrequire: lsm\n", 3, 10, "require must be a mapping"));
+    EXPECT_TRUE(single_error("version: 1\ndefault: deny\nrequire: { kernal: lsm }\n", 3, 12, "kernal"));
+}
+
+}  // namespace
+}  // namespace airlock::policy

@@ -22,7 +22,8 @@ shift
 specs=("$@")
 if [[ ${#specs[@]} -eq 0 ]]; then
     specs=("tests/root/kernel_root_test:KernelTest.*"
-           "tests/root/attack_root_test:AttackTest.Exec*:AttackTest.ScriptsRunUnderTheExecGuard")
+           "tests/root/attack_root_test:AttackTest.Exec*:AttackTest.ScriptsRunUnderTheExecGuard"
+           "tests/root/session_root_test:SessionTest.APolicyRequiringMoreKernelEnforcementThanRunsIsRefused")
 fi
 timeout_s=${AIRLOCK_VM_TIMEOUT:-1200}
 

@@ -316,6 +316,27 @@ struct Daemon::Impl {
         return guard->cgroup_attached() ? "seccomp-notify+fallback" : "seccomp-notify+exec-guard";
     }
 
+    policy::KernelRequirement enforcement_reached() const {
+        if (!guard) return policy::KernelRequirement::seccomp;
+        if (guard->lsm_attached()) return policy::KernelRequirement::lsm;
+        return guard->cgroup_attached() ? policy::KernelRequirement::fallback : policy::KernelRequirement::exec_guard;
+    }
+
+    // Empty when `required` is met; else what is missing and how to get it.
+    std::string missing_enforcement(policy::KernelRequirement required) const {
+        using K = policy::KernelRequirement;
+        if (static_cast<int>(enforcement_reached()) >= static_cast<int>(required)) return {};
+        if (config.kernel_layer == DaemonConfig::KernelLayer::off)
+            return "the kernel layer is off (start airlockd with --kernel-layer auto)";
+        if (!guard) return "the exec guard did not load (" + guard_error + ")";
+        if (required == K::fallback) return "the cgroup connect/sendmsg programs are not attached (" + cgroup_guard_error + ")";
+        if (!kernel_features.bpf_lsm.available)
+            return "BPF LSM is not attachable (" + kernel_features.bpf_lsm.error +
+                   "); boot a kernel built with CONFIG_BPF_LSM with bpf in its LSM list, e.g. "
+                   "lsm=lockdown,capability,landlock,yama,apparmor,bpf on the kernel command line";
+        return "the LSM programs did not load (" + guard_error + ")";
+    }
+
     json kernel_json() const {
         auto feature = [](const kernel::Feature& f) {
             json j = {{"available", f.available}};
@@ -773,6 +794,12 @@ struct Daemon::Impl {
                 s.policy_name = *req.policy->name;
             }
         }
+
+        if (auto missing = missing_enforcement(policy_of(s).kernel_requirement()); !missing.empty())
+            return reply_error(c, id, protocol::error_code::policy_error,
+                               "policy " + policy_label(s) + " requires kernel enforcement '" +
+                                   std::string(policy::to_string(policy_of(s).kernel_requirement())) +
+                                   "', but this daemon runs '" + enforcement_level() + "': " + missing);
 
         s.id = next_session_id++;
         auto cg = cgroups.create_session(s.id);

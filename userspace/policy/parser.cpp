@@ -32,7 +32,9 @@ constexpr std::size_t max_total_list_entries = 200'000;
 constexpr std::size_t max_total_list_bytes = 16u << 20;
 constexpr std::size_t max_principal_name_length = 256;
 
-constexpr std::string_view top_level_keys[] = {"version", "default", "ask", "inspection", "approvers", "rules"};
+constexpr std::string_view top_level_keys[] = {"version",   "default", "ask",  "inspection",
+                                               "approvers", "require", "rules"};
+constexpr std::string_view require_keys[] = {"kernel"};
 constexpr std::string_view rule_keys[] = {"name",    "match",   "verdict",  "errno",
                                           "ask",     "inspect", "on_data",  "too_large"};
 constexpr std::string_view match_keys[] = {"action", "access", "path", "dest", "port", "session_read"};
@@ -500,6 +502,30 @@ std::optional<InspectionLimits> read_inspection_limits(const Entry& entry, const
     return limits;
 }
 
+// `require: { kernel: lsm }`: the least enforcement the policy's sessions accept.
+void read_require(const Entry& entry, CompiledPolicy& policy, Diagnostics& d) {
+    if (!entry.value.IsMap()) {
+        d.error(entry.value_mark(), "require must be a mapping such as { kernel: lsm }; got " + describe(entry.value));
+        return;
+    }
+    const Fields fields = read_fields(entry.value, require_keys, "in require", d);
+    const Entry* kernel = fields.find("kernel");
+    if (!kernel) return;
+    const auto text = read_scalar(*kernel, "require", "seccomp, exec-guard, fallback or lsm", d);
+    if (!text) return;
+    for (auto level : {KernelRequirement::seccomp, KernelRequirement::exec_guard, KernelRequirement::fallback,
+                       KernelRequirement::lsm}) {
+        if (*text == to_string(level)) {
+            policy.kernel_requirement = level;
+            return;
+        }
+    }
+    d.error(kernel->value_mark(),
+            "require: kernel " + quoted(*text) +
+                " is not an enforcement level: seccomp (the supervisor alone), exec-guard (plus the exec "
+                "tracepoint), fallback (plus cgroup connect/sendmsg programs) or lsm (plus BPF LSM)");
+}
+
 // `session_read: ["pii.*"]` or `session_read: { classes: [...], min_count: 100 }`.
 void read_session_read(const Entry& entry, const std::string& who, Rule& rule, Diagnostics& d) {
     if (!entry.value.IsMap()) {
@@ -929,6 +955,7 @@ void read_document(const YAML::Node& root, CompiledPolicy& policy, Diagnostics& 
         if (const auto limits = read_inspection_limits(*entry, InspectionLimits{}, d)) policy.inspection = *limits;
     }
     if (const Entry* entry = fields.find("approvers")) policy.approvers = read_approvers(*entry, d);
+    if (const Entry* entry = fields.find("require")) read_require(*entry, policy, d);
     if (const Entry* entry = fields.find("rules")) read_rules(*entry, policy, d);
 }
 

@@ -291,6 +291,17 @@ bool Policy::uses_inspection() const {
                        [](const Rule& rule) { return rule.inspect || !rule.session_read.empty(); });
 }
 Verdict Policy::default_verdict() const { return impl_->default_verdict; }
+KernelRequirement Policy::kernel_requirement() const { return impl_->kernel_requirement; }
+
+std::string_view to_string(KernelRequirement requirement) noexcept {
+    switch (requirement) {
+        case KernelRequirement::seccomp: return "seccomp";
+        case KernelRequirement::exec_guard: return "exec-guard";
+        case KernelRequirement::fallback: return "fallback";
+        case KernelRequirement::lsm: return "lsm";
+    }
+    return "seccomp";
+}
 const std::string& Policy::source_name() const { return impl_->source_name; }
 const std::string& Policy::digest() const { return impl_->digest; }
 

@@ -107,6 +107,13 @@ struct Inspection {
     int error_number = 0;  // the rule's errno: for denials that name none
 };
 
+// The least kernel-layer enforcement a policy accepts for its sessions
+// (`require: { kernel: ... }`), weakest first; the daemon refuses a session
+// whose policy asks for more than it runs.
+enum class KernelRequirement { seccomp, exec_guard, fallback, lsm };
+// "seccomp", "exec-guard", "fallback", "lsm".
+[[nodiscard]] std::string_view to_string(KernelRequirement requirement) noexcept;
+
 struct Approvers {
     std::vector<std::string> users;
     std::vector<std::string> groups;
@@ -178,6 +185,7 @@ public:
     // daemon builds its scanner only for policies that need one.
     [[nodiscard]] bool uses_inspection() const;
     [[nodiscard]] Verdict default_verdict() const;
+    [[nodiscard]] KernelRequirement kernel_requirement() const;
     [[nodiscard]] const std::string& source_name() const;
     // SHA-256 hex of the YAML text the policy was parsed from (recorded in audit).
     [[nodiscard]] const std::string& digest() const;

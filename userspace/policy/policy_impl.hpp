@@ -45,6 +45,7 @@ struct CompiledPolicy {
     AskSettings ask;
     InspectionLimits inspection;
     Approvers approvers;
+    KernelRequirement kernel_requirement = KernelRequirement::seccomp;
     std::vector<Rule> rules;
 };
 
