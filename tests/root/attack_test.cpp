@@ -960,8 +960,8 @@ TEST_F(AttackTest, UnterminatedAndBadPathPointersFailCleanly) {
 }
 
 // 1100 threads open a held path (ask, 1 s timeout) until 10,000 opens are
-// done: past 1024 pending per session the daemon answers EAGAIN, stays up and
-// keeps serving another session promptly.
+// done or 6 s have passed: past 1024 pending per session the daemon answers
+// EAGAIN, stays up and keeps serving another session promptly.
 TEST_F(AttackTest, FloodOfHeldOpensHitsTheLimitAndOthersStillWork) {
     auto& d = start();
     Spawned agent(agent_argv({"flood-held", work_ + "/timeout-deny/file", "1100", "10000", "6"}));
@@ -983,7 +983,9 @@ TEST_F(AttackTest, FloodOfHeldOpensHitsTheLimitAndOthersStillWork) {
 #endif
     if (!sanitized) {
         EXPECT_GT(field(r, "eagain"), 0) << r;
-        EXPECT_GE(field(r, "total"), 10000) << r;
+        // Every thread got answers; how many in the 6 s depends on the
+        // machine's load (a throughput figure, not this test's claim).
+        EXPECT_GE(field(r, "total"), field(r, "threads")) << r;
     } else {
         EXPECT_GT(field(r, "total"), 0) << r;
     }

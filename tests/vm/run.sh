@@ -101,7 +101,9 @@ echo airlock-vm > "$root/etc/hostname"
 {
     echo '#!/bin/sh'
     echo 'mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev'
-    echo 'mount -t tmpfs tmpfs /tmp; mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /var/tmp'
+    # No tmpfs over /tmp, /run or /var/tmp: the initramfs is writable memory
+    # already, and the build tree copied into it may live under any of them.
+    echo 'chmod 1777 /tmp /var/tmp'
     echo 'mkdir -p /sys/fs/cgroup; mount -t cgroup2 cgroup2 /sys/fs/cgroup'
     echo 'mount -t securityfs securityfs /sys/kernel/security 2>/dev/null'
     echo 'ip link set lo up 2>/dev/null'
@@ -139,4 +141,8 @@ if grep -aq 'Skipped' "$work/serial.log" && grep -aq 'BPF LSM not attachable' "$
     exit 1
 fi
 echo "tests/vm: result $result"
-[[ "$result" == 0 ]]
+if [[ "$result" != 0 ]]; then
+    echo "tests/vm: the end of the serial console:" >&2
+    tail -80 "$work/serial.log" >&2
+    exit 1
+fi
