@@ -542,6 +542,12 @@ TEST_F(AttackTest, ScriptsRunUnderTheExecGuard) {
               "0 script " + work_ + "/bin/script nested-arg " + work_ + "/bin/nested x")
         << d.log_text();
     EXPECT_EQ(run({"/bin/sh", "-c", "echo plain"}), "0 plain");
+    // A script whose interpreter is missing fails as it does unsupervised
+    // (ENOENT: "not found", 127), not with the guard's refusal.
+    write_file(work_ + "/bin/orphan", "#!/no/such/interpreter\n");
+    ::chmod((work_ + "/bin/orphan").c_str(), 0755);
+    EXPECT_EQ(run({"/bin/sh", "-c", work_ + "/bin/orphan; echo $?"}).substr(0, 2), "0 ");
+    EXPECT_NE(run({"/bin/sh", "-c", work_ + "/bin/orphan; echo $?"}).find("127"), std::string::npos);
     EXPECT_EQ(d.log_text().find("killed"), std::string::npos) << d.log_text();
 }
 

@@ -409,15 +409,20 @@ struct Daemon::Impl {
         if (!drained) spdlog::error("session guard: {}", drained.error().to_string());
     }
 
-    // The exec guard must know what this exec will load before the kernel
-    // loads it. False: the exec is refused (what cannot be checked is not run).
+    // The session guard must know what this exec will load before the kernel
+    // loads it. False: the exec is refused (the expectation could not be
+    // recorded: what cannot be checked is not run).
     bool expect_exec(const Session& s, const supervisor::HeldCall& call) {
         if (!guard) return true;
         if (!call.exec_image) {
+            // Nothing is expected, so an exec that succeeds is refused or
+            // killed by the guard; one that fails (a missing interpreter, a
+            // bad "#!" line) fails in the kernel with the kernel's own errno.
             guard->forget(call.tgid);
-            spdlog::warn("session {}: exec {} refused: cannot tell what the kernel would load ({})", s.id,
-                         json(call.object).dump(), call.exec_image_error);
-            return false;
+            spdlog::info("session {}: exec {}: cannot tell what the kernel would load ({}); the kernel layer "
+                         "stops it if it runs",
+                         s.id, json(call.object).dump(), call.exec_image_error);
+            return true;
         }
         kernel::ExecExpectation x;
         x.session = s.id;
