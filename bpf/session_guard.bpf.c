@@ -96,21 +96,65 @@ static __always_inline __u64 supervised_session(void)
     return session_of_current();
 }
 
-static __always_inline void emit(__u64 session, __u32 hook, __u32 verdict, __u64 dev, __u64 ino, __u64 argv_len)
+static __always_inline struct airlock_guard_event *reserve(__u64 session, __u32 hook, __u32 verdict)
 {
     struct airlock_guard_event *event = bpf_ringbuf_reserve(&events, sizeof(*event), 0);
     if (!event)
-        return;
+        return 0;
     event->session = session;
-    event->dev = dev;
-    event->ino = ino;
-    event->argv_len = argv_len;
+    event->dev = 0;
+    event->ino = 0;
+    event->argv_len = 0;
     event->tgid = bpf_get_current_pid_tgid() >> 32;
     event->verdict = verdict;
     event->hook = hook;
-    event->pad = 0;
+    event->ppid = 0;
     bpf_get_current_comm(event->comm, sizeof(event->comm));
+    return event;
+}
+
+static __always_inline void emit(__u64 session, __u32 hook, __u32 verdict, __u64 dev, __u64 ino, __u64 argv_len)
+{
+    struct airlock_guard_event *event = reserve(session, hook, verdict);
+    if (!event)
+        return;
+    event->dev = dev;
+    event->ino = ino;
+    event->argv_len = argv_len;
     bpf_ringbuf_submit(event, 0);
+}
+
+/* Process events for the daemon's per-session process tree. Informational:
+ * a full ring loses them (the tree then misses entries), nothing else. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(track_fork, struct task_struct *parent, struct task_struct *child)
+{
+    if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+        return 0; /* a thread */
+    __u64 session = session_of_current();
+    if (!session)
+        return 0;
+    struct airlock_guard_event *event = reserve(session, AIRLOCK_HOOK_PROCESS_FORK, AIRLOCK_EXEC_MATCHED);
+    if (!event)
+        return 0;
+    event->tgid = BPF_CORE_READ(child, tgid);
+    event->ppid = BPF_CORE_READ(parent, tgid);
+    bpf_ringbuf_submit(event, 0);
+    return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(track_exit, struct task_struct *task)
+{
+    if (BPF_CORE_READ(task, pid) != BPF_CORE_READ(task, tgid))
+        return 0;
+    __u64 session = session_of_current();
+    if (!session)
+        return 0;
+    struct airlock_guard_event *event = reserve(session, AIRLOCK_HOOK_PROCESS_EXIT, AIRLOCK_EXEC_MATCHED);
+    if (event)
+        bpf_ringbuf_submit(event, 0);
+    return 0;
 }
 
 /* The cgroup backstop: the connecting task (current: the daemon when it

@@ -62,6 +62,8 @@ enum airlock_guard_hook {
     AIRLOCK_HOOK_SOCKET_SENDMSG = 4,
     AIRLOCK_HOOK_CGROUP_CONNECT = 5, /* cgroup/connect4/6: EPERM */
     AIRLOCK_HOOK_CGROUP_SENDMSG = 6, /* cgroup/sendmsg4/6: EPERM */
+    AIRLOCK_HOOK_PROCESS_FORK = 7,   /* tp_btf/sched_process_fork: a new process (not a thread) */
+    AIRLOCK_HOOK_PROCESS_EXIT = 8,   /* tp_btf/sched_process_exit of a thread group leader */
 };
 
 struct airlock_guard_event {
@@ -72,7 +74,7 @@ struct airlock_guard_event {
     __u32 tgid;
     __u32 verdict; /* enum airlock_guard_verdict */
     __u32 hook;    /* enum airlock_guard_hook */
-    __u32 pad;
+    __u32 ppid;    /* fork: the parent's tgid */
     char comm[16];
 };
 

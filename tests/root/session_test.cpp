@@ -7,8 +7,12 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <atomic>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "harness.hpp"
 #include "policy_fixture.hpp"
@@ -291,6 +295,61 @@ TEST_F(SessionTest, APolicyRequiringMoreKernelEnforcementThanRunsIsRefused) {
     out = Process::spawn({binary("airlock"), "--socket", d.socket(), "run", "--policy", policy, "--", "/bin/true"})
               .wait();
     EXPECT_EQ(out.status, 0) << out.err;
+}
+
+// The session's process tree: forks and exits from the session guard, images
+// and command lines from the execs the supervisor approved.
+TEST_F(SessionTest, TheProcessTreeShowsEachProcessUnderItsParent) {
+    auto& d = start();
+    Process agent = Process::spawn({binary("airlock"), "--socket", d.socket(), "run", "--", "/bin/sh", "-c",
+                                    "/bin/sh -c 'sleep 0.1; sleep 30' & sleep 0.5; echo started; wait"});
+    nlohmann::json session;
+    for (int i = 0; i < 100; ++i) {
+        auto out = Process::spawn({binary("airlock"), "--socket", d.socket(), "sessions", "--json"}).wait();
+        auto list = nlohmann::json::parse(out.out, nullptr, false);
+        if (!list.is_discarded() && !list.empty()) {
+            auto tree = Process::spawn({binary("airlock"), "--socket", d.socket(), "sessions", "--tree",
+                                        std::to_string(list[0]["id"].get<long long>()), "--json"})
+                            .wait();
+            auto parsed = nlohmann::json::parse(tree.out, nullptr, false);
+            bool sleeping = false;
+            if (!parsed.is_discarded() && !parsed.empty())
+                for (const auto& p : parsed[0]["processes"]) sleeping |= p["argv"] == "sleep 30";
+            if (sleeping) {
+                session = parsed[0];
+                break;
+            }
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_FALSE(session.is_null()) << d.log_text();
+    if (!session["tree_complete"].get<bool>()) GTEST_SKIP() << "no session guard here: forks are not tracked";
+    std::map<long long, nlohmann::json> by_pid;
+    for (const auto& p : session["processes"]) by_pid[p["pid"].get<long long>()] = p;
+    const nlohmann::json* sleeper = nullptr;
+    for (const auto& [pid, p] : by_pid)
+        if (p["argv"].get<std::string>() == "sleep 30") sleeper = &by_pid[pid];
+    ASSERT_NE(sleeper, nullptr) << session.dump(2);
+    EXPECT_EQ((*sleeper)["exe"], "/usr/bin/sleep") << session.dump(2);
+    // sleep 30's parent is the inner sh, whose parent is the outer sh (the session's first exec).
+    auto inner = by_pid.find((*sleeper)["ppid"].get<long long>());
+    ASSERT_NE(inner, by_pid.end()) << session.dump(2);
+    EXPECT_NE(inner->second["argv"].get<std::string>().find("sleep 0.1; sleep 30"), std::string::npos);
+    auto outer = by_pid.find(inner->second["ppid"].get<long long>());
+    ASSERT_NE(outer, by_pid.end()) << session.dump(2);
+    EXPECT_NE(outer->second["argv"].get<std::string>().find("echo started"), std::string::npos);
+    // The first sleep has exited.
+    bool exited_sleep = false;
+    for (const auto& [pid, p] : by_pid)
+        if (p["argv"] == "sleep 0.1" && p.contains("exited_at")) exited_sleep = true;
+    EXPECT_TRUE(exited_sleep) << session.dump(2);
+    auto text = Process::spawn({binary("airlock"), "--socket", d.socket(), "sessions", "--tree",
+                                std::to_string(session["id"].get<long long>())})
+                    .wait();
+    EXPECT_NE(text.out.find("      " + std::to_string((*sleeper)["pid"].get<long long>()) + "  sleep 30"),
+              std::string::npos)
+        << "sleep 30 drawn two levels below the first process:\n" << text.out;
+    ::kill(agent.pid(), SIGTERM);
 }
 
 TEST_F(SessionTest, ExitStatusIsTheCommands) {

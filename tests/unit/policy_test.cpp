@@ -297,7 +297,7 @@ TEST(PolicyErrors, SecondDocumentIsAnError) {
 TEST(PolicyErrors, UnknownTopLevelKey) {
     EXPECT_TRUE(
         single_error("version: 1\ndefault: ask\nrulez: []\n", 3, 1,
-                     "unknown key 'rulez' at top level; expected one of: version, default, ask, inspection, approvers, rules"));
+                     "unknown key 'rulez' at top level; expected one of: version, default, ask, inspection, approvers, require, rules"));
 }
 
 TEST(PolicyErrors, VersionAndDefaultAreRequiredAndChecked) {
@@ -611,7 +611,7 @@ TEST(PolicyErrors, LoadFileUsesThePathInDiagnostics) {
     ASSERT_FALSE(result.has_value());
     EXPECT_EQ(result.error().at(0).to_string(), path +
                                                     ":3:1: unknown key 'bogus' at top level; expected one of: "
-                                                    "version, default, ask, inspection, approvers, rules");
+                                                    "version, default, ask, inspection, approvers, require, rules");
 }
 
 // ------------------------------------------------------------------ globs

@@ -80,6 +80,19 @@ TEST(ParseRequest, EmptyBodyOps) {
     EXPECT_TRUE(std::holds_alternative<WatchRequest>(parse_ok(req("watch")).body));
 }
 
+TEST(ParseRequest, SessionsListTakesAnOptionalTreeSession) {
+    auto all = parse_ok(req("sessions.list"));
+    EXPECT_FALSE(std::get<SessionsListRequest>(all.body).tree);
+    auto one = parse_ok(req("sessions.list", R"("tree":3)"));
+    EXPECT_EQ(std::get<SessionsListRequest>(one.body).tree, 3);
+    expect_error(req("sessions.list", R"("tree":0)"), error_code::bad_request, {"\"tree\""}, 7);
+    expect_error(req("sessions.list", R"("tree":"3")"), error_code::bad_request, {"\"tree\""}, 7);
+    expect_error(req("sessions.list", R"("trees":3)"), error_code::bad_request, {"trees"}, 7);
+    Request r{5, SessionsListRequest{4}};
+    auto back = parse_ok(encode_request(r));
+    EXPECT_EQ(std::get<SessionsListRequest>(back.body).tree, 4);
+}
+
 TEST(ParseRequest, IdIsOptionalAndEchoed) {
     EXPECT_EQ(parse_ok(req("hello", "", "")).id, std::nullopt);
     EXPECT_EQ(parse_ok(req("hello", "", "42")).id, 42);

@@ -20,6 +20,8 @@
 #include <map>
 #include <optional>
 #include <sstream>
+#include <set>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -51,7 +53,8 @@ const char* k_usage = R"(usage: airlock [--socket PATH] COMMAND [ARGS]
 Agents:
   run [--policy NAME|FILE] [--user USER] [--label k=v]... -- CMD [ARGS...]
                        run CMD under airlockd; exits with CMD's status
-  sessions [--json]    list live sessions
+  sessions [--json] [--tree ID]
+                       list live sessions; --tree: one session's process tree
 Approvals:
   pending [--json]     requests waiting for a decision
   approve ID [--scope once|session] [--reason TEXT]
@@ -172,16 +175,53 @@ int cmd_run(const std::string& socket_path, const std::vector<std::string>& args
     return launcher::run(o);
 }
 
+// `airlock sessions --tree ID`: each process under its parent, the launcher first.
+void print_tree(const json& session) {
+    std::map<std::int64_t, std::vector<const json*>> children;
+    std::set<std::int64_t> pids;
+    for (const auto& p : session.at("processes")) pids.insert(p.at("pid").get<std::int64_t>());
+    std::vector<const json*> roots;
+    for (const auto& p : session.at("processes")) {
+        auto ppid = p.at("ppid").get<std::int64_t>();
+        if (pids.count(ppid)) children[ppid].push_back(&p);
+        else roots.push_back(&p);
+    }
+    std::cout << "session " << str(session, "id") << "  owner " << str(session, "owner") << "  as "
+              << str(session, "user") << "\n";
+    std::function<void(const json&, int)> show = [&](const json& p, int depth) {
+        std::cout << std::string(2 + 2 * static_cast<std::size_t>(depth), ' ') << str(p, "pid") << "  "
+                  << str(p, "argv").substr(0, 200) << "  (" << str(p, "exe") << ", since " << str(p, "started_at");
+        if (p.contains("exited_at")) std::cout << ", exited " << str(p, "exited_at");
+        std::cout << ")\n";
+        if (depth < 64)
+            for (const json* c : children[p.at("pid").get<std::int64_t>()]) show(*c, depth + 1);
+    };
+    for (const json* r : roots) show(*r, 0);
+    if (session.value("processes_dropped", 0) > 0)
+        std::cout << "  (" << session.at("processes_dropped") << " more processes not kept: the tree is full)\n";
+    if (!session.value("tree_complete", false))
+        std::cout << "  (forks and exits are not tracked: the daemon runs without its kernel layer)\n";
+}
+
 int cmd_list(const std::string& socket_path, const std::vector<std::string>& args, bool sessions) {
     po::options_description opts;
     opts.add_options()("json", po::bool_switch());
+    if (sessions) opts.add_options()("tree", po::value<std::int64_t>());
     auto vm = parse(args, opts, {});
-    auto reply = sessions ? call(socket_path, protocol::SessionsListRequest{})
-                          : call(socket_path, protocol::PendingListRequest{});
+    protocol::SessionsListRequest list_sessions;
+    if (sessions && vm.count("tree")) {
+        if (vm["tree"].as<std::int64_t>() <= 0) return usage_error("sessions --tree wants a session id (1 or more)");
+        list_sessions.tree = vm["tree"].as<std::int64_t>();
+    }
+    auto reply = sessions ? call(socket_path, list_sessions) : call(socket_path, protocol::PendingListRequest{});
     if (int rc = report(reply); rc != 0) return rc;
     const json& items = reply->result.at(sessions ? "sessions" : "requests");
     if (vm["json"].as<bool>()) {
         std::cout << items.dump(2) << "\n";
+        return k_exit_ok;
+    }
+    if (list_sessions.tree) {
+        for (const auto& item : items) print_tree(item);
         return k_exit_ok;
     }
     if (items.empty()) std::cout << (sessions ? "no sessions\n" : "no pending requests\n");

@@ -63,6 +63,10 @@ constexpr std::size_t k_max_clients_per_session = 4;
 // have on workers at once; the rest wait in that session's queue, so one
 // session stuck on a tarpit cannot take every worker from the others.
 constexpr std::size_t k_blocking_per_session = 4;
+// Processes remembered per session for `airlock sessions --tree`; past it the
+// oldest exited ones are forgotten, and when none has exited, new ones are
+// counted but not kept.
+constexpr std::size_t k_max_tree_processes = 4096;
 
 enum class Tag : std::uint64_t {
     control = 1,
@@ -96,6 +100,16 @@ std::string errno_text(int e) { return policy::errno_name(e); }
 
 }  // namespace
 
+// One process of a session, from the session guard's fork/exit events and
+// the execs the supervisor approved.
+struct SessionProcess {
+    pid_t ppid = 0;
+    std::string exe;   // the approved image's path ("airlock run" for the launcher)
+    std::string argv;  // the approved command line, shell-quoted (redacted when inspection found data in it)
+    std::int64_t started_us = 0;
+    std::int64_t exited_us = 0;  // 0 while running
+};
+
 struct Session {
     std::int64_t id = 0;
     uid_t owner_uid = 0;
@@ -123,6 +137,8 @@ struct Session {
     std::set<std::string> grants;                     // "scope: session" approvals
     std::size_t pending = 0;
     std::int64_t started_us = 0;
+    std::map<pid_t, SessionProcess> processes;
+    std::uint64_t processes_dropped = 0;  // not kept: the tree was full
     std::size_t blocking_in_flight = 0;
     // Work waiting for one of this session's worker slots: performing a call
     // that may block, or inspecting the data a call hands over.
@@ -371,6 +387,10 @@ struct Daemon::Impl {
     void on_kernel_events() {
         if (!guard) return;
         auto drained = guard->drain([this](const kernel::GuardEvent& e) {
+            if (e.hook == kernel::GuardHook::process_fork || e.hook == kernel::GuardHook::process_exit) {
+                track_process(e);
+                return;
+            }
             if (e.verdict == kernel::GuardVerdict::matched) return;
             const char* done = e.killed() ? "killed" : "refused";
             // Agent-chosen names: JSON-escaped so they cannot forge log lines.
@@ -389,6 +409,8 @@ struct Daemon::Impl {
                 case kernel::GuardHook::socket_sendmsg:
                 case kernel::GuardHook::cgroup_connect:
                 case kernel::GuardHook::cgroup_sendmsg: a.action = "connect"; break;
+                case kernel::GuardHook::process_fork:
+                case kernel::GuardHook::process_exit: return;  // handled above
             }
             a.object = e.comm;
             a.verdict = done;
@@ -407,6 +429,60 @@ struct Daemon::Impl {
             record(std::move(a));
         });
         if (!drained) spdlog::error("session guard: {}", drained.error().to_string());
+    }
+
+    // The session's process tree (airlock sessions --tree).
+    static SessionProcess* tree_slot(Session& s, pid_t pid) {
+        if (auto it = s.processes.find(pid); it != s.processes.end()) return &it->second;
+        if (s.processes.size() >= k_max_tree_processes) {
+            auto oldest = s.processes.end();
+            for (auto it = s.processes.begin(); it != s.processes.end(); ++it)
+                if (it->second.exited_us && (oldest == s.processes.end() || it->second.exited_us < oldest->second.exited_us))
+                    oldest = it;
+            if (oldest == s.processes.end()) {
+                ++s.processes_dropped;
+                return nullptr;
+            }
+            s.processes.erase(oldest);
+        }
+        return &s.processes[pid];
+    }
+
+    void track_process(const kernel::GuardEvent& e) {
+        auto it = sessions.find(e.session);
+        if (it == sessions.end()) return;
+        Session& s = it->second;
+        if (e.hook == kernel::GuardHook::process_fork) {
+            std::string exe = e.comm, argv;
+            if (auto parent = s.processes.find(e.ppid); parent != s.processes.end()) {
+                exe = parent->second.exe;  // a fork runs its parent's image until it execs
+                argv = parent->second.argv;
+            }
+            SessionProcess* p = tree_slot(s, e.tgid);
+            if (!p) return;
+            *p = SessionProcess{e.ppid, std::move(exe), std::move(argv), wall_us(), 0};
+        } else if (auto p = s.processes.find(e.tgid); p != s.processes.end()) {
+            p->second.exited_us = wall_us();
+        }
+    }
+
+    void record_exec(Session& s, const supervisor::HeldCall& call) {
+        SessionProcess* p = tree_slot(s, call.tgid);
+        if (!p) return;
+        if (!p->started_us) p->started_us = wall_us();
+        p->exe = call.target.policy_path;
+        p->argv = supervisor::quote_argv(call.shown_argv ? *call.shown_argv : call.argv, call.argv_truncated);
+    }
+
+    json tree_json(const Session& s) const {
+        json list = json::array();
+        for (const auto& [pid, p] : s.processes) {
+            json j = {{"pid", pid}, {"ppid", p.ppid}, {"exe", p.exe}, {"argv", p.argv},
+                      {"started_at", p.started_us ? iso_time(p.started_us) : std::string()}};
+            if (p.exited_us) j["exited_at"] = iso_time(p.exited_us);
+            list.push_back(std::move(j));
+        }
+        return list;
     }
 
     // The session guard must know what this exec will load before the kernel
@@ -834,6 +910,7 @@ struct Daemon::Impl {
             return reply_error(c, id, protocol::error_code::internal, moved.error().to_string());
         }
         s.started_us = wall_us();
+        s.processes[c.peer.pid] = SessionProcess{0, "airlock run", supervisor::quote_argv(s.argv, false), s.started_us, 0};
         s.creator_client = c.id;
         c.creating_session = s.id;
 
@@ -916,13 +993,27 @@ struct Daemon::Impl {
         broadcast("session.started", session_json(s), &s);
     }
 
-    void handle(Client& c, std::optional<std::int64_t> id, const protocol::SessionsListRequest&) {
+    void handle(Client& c, std::optional<std::int64_t> id, const protocol::SessionsListRequest& req) {
         // Argv and labels are the owner's business: shown to root, the owner, and the session's approvers.
+        auto visible = [&](const Session& s) {
+            return c.peer.uid == 0 || c.peer.uid == s.owner_uid || c.peer.uid == s.agent.uid ||
+                   approval::may_see(c.identity, ownership(s), policy_of(s).approvers());
+        };
         json list = json::array();
-        for (const auto& [sid, s] : sessions)
-            if (c.peer.uid == 0 || c.peer.uid == s.owner_uid || c.peer.uid == s.agent.uid ||
-                approval::may_see(c.identity, ownership(s), policy_of(s).approvers()))
-                list.push_back(session_json(s));
+        if (req.tree) {
+            auto it = sessions.find(*req.tree);
+            if (it == sessions.end() || !visible(it->second))
+                return reply_error(c, id, protocol::error_code::not_found,
+                                   "no live session " + std::to_string(*req.tree) + " that you may see");
+            json one = session_json(it->second);
+            one["processes"] = tree_json(it->second);
+            one["processes_dropped"] = it->second.processes_dropped;
+            one["tree_complete"] = guard.has_value();  // forks and exits come from the session guard
+            list.push_back(std::move(one));
+        } else {
+            for (const auto& [sid, s] : sessions)
+                if (visible(s)) list.push_back(session_json(s));
+        }
         reply_ok(c, id, {{"sessions", list}});
     }
 
@@ -1293,9 +1384,12 @@ struct Daemon::Impl {
             return;
         }
         call->nonblocking_open_first = true;
-        if (call->kind == supervisor::CallKind::exec && !expect_exec(s, *call)) {
-            (void)supervisor::answer_error(call->listener_fd, call->id, EACCES);
-            return;
+        if (call->kind == supervisor::CallKind::exec) {
+            if (!expect_exec(s, *call)) {
+                (void)supervisor::answer_error(call->listener_fd, call->id, EACCES);
+                return;
+            }
+            record_exec(s, *call);
         }
         auto r = supervisor::perform_allowed(*call, agent_context(s));
         if (!r && r.error().code == EWOULDBLOCK && !call->nonblocking_open_first) {

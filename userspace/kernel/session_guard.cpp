@@ -50,6 +50,8 @@ std::string_view to_string(GuardHook hook) noexcept {
         case GuardHook::socket_sendmsg: return "lsm/socket_sendmsg";
         case GuardHook::cgroup_connect: return "cgroup/connect4,6";
         case GuardHook::cgroup_sendmsg: return "cgroup/sendmsg4,6";
+        case GuardHook::process_fork: return "tp_btf/sched_process_fork";
+        case GuardHook::process_exit: return "tp_btf/sched_process_exit";
     }
     return "unknown";
 }
@@ -76,7 +78,8 @@ struct SessionGuard::State {
         GuardEvent e;
         e.session = static_cast<std::int64_t>(raw.session);
         e.tgid = static_cast<pid_t>(raw.tgid);
-        e.hook = raw.hook <= AIRLOCK_HOOK_CGROUP_SENDMSG ? static_cast<GuardHook>(raw.hook) : GuardHook::exec_tracepoint;
+        e.hook = raw.hook <= AIRLOCK_HOOK_PROCESS_EXIT ? static_cast<GuardHook>(raw.hook) : GuardHook::exec_tracepoint;
+        e.ppid = static_cast<pid_t>(raw.ppid);
         e.verdict = raw.verdict <= AIRLOCK_CONNECT_UNSUPERVISED ? static_cast<GuardVerdict>(raw.verdict)
                                                                 : GuardVerdict::no_approval;
         e.kernel_dev = raw.dev;

@@ -71,7 +71,9 @@ enum class GuardHook {
     socket_connect,
     socket_sendmsg,
     cgroup_connect,
-    cgroup_sendmsg
+    cgroup_sendmsg,
+    process_fork,  // informational: a new process in a session (tgid, ppid)
+    process_exit   // informational: a session process's leader exited
 };
 [[nodiscard]] std::string_view to_string(GuardHook hook) noexcept;
 
@@ -83,6 +85,7 @@ struct GuardEvent {
     std::uint64_t kernel_dev = 0;  // the file's (0 for sockets)
     std::uint64_t ino = 0;
     std::uint64_t argv_len = 0;
+    pid_t ppid = 0;  // process_fork: the parent
     std::string comm;
     // What the kernel did: the task killed (exec tracepoint) or the call refused (LSM).
     [[nodiscard]] bool killed() const noexcept { return hook == GuardHook::exec_tracepoint; }

@@ -346,6 +346,17 @@ std::expected<RequestBody, ProtocolError> parse_deny(const json& obj, std::optio
     return r;
 }
 
+std::expected<RequestBody, ProtocolError> parse_sessions_list(const json& obj, std::optional<std::int64_t> id) {
+    if (auto ok = check_fields(obj, "sessions.list", {"tree"}, id); !ok) return std::unexpected(ok.error());
+    SessionsListRequest r;
+    if (find(obj, "tree") != nullptr) {
+        auto tree = required_positive(obj, "tree", id);
+        if (!tree) return std::unexpected(tree.error());
+        r.tree = *tree;
+    }
+    return r;
+}
+
 std::expected<RequestBody, ProtocolError> parse_session_attach(const json& obj,
                                                                std::optional<std::int64_t> id) {
     if (auto ok = check_fields(obj, "session.attach", {"session"}, id); !ok)
@@ -375,7 +386,7 @@ std::expected<RequestBody, ProtocolError> parse_body(const json& obj, std::strin
     if (op == "status") return parse_empty<StatusRequest>(obj, op, id);
     if (op == "session.create") return parse_session_create(obj, id);
     if (op == "session.attach") return parse_session_attach(obj, id);
-    if (op == "sessions.list") return parse_empty<SessionsListRequest>(obj, op, id);
+    if (op == "sessions.list") return parse_sessions_list(obj, id);
     if (op == "pending.list") return parse_empty<PendingListRequest>(obj, op, id);
     if (op == "approve") return parse_approve(obj, id);
     if (op == "deny") return parse_deny(obj, id);
@@ -463,6 +474,8 @@ std::string encode_request(const Request& request) {
                 if (!body.labels.empty()) j["labels"] = body.labels;
             } else if constexpr (std::is_same_v<T, SessionAttachRequest>) {
                 j["session"] = body.session;
+            } else if constexpr (std::is_same_v<T, SessionsListRequest>) {
+                if (body.tree) j["tree"] = *body.tree;
             } else if constexpr (std::is_same_v<T, ApproveRequest>) {
                 j["request"] = body.request;
                 j["scope"] = body.scope;

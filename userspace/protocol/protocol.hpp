@@ -86,7 +86,10 @@ struct SessionCreateRequest {
 struct SessionAttachRequest {
     std::int64_t session = 0;
 };
-struct SessionsListRequest {};
+struct SessionsListRequest {
+    // Just this session, with its process tree ("processes").
+    std::optional<std::int64_t> tree;
+};
 struct PendingListRequest {};
 struct ApproveRequest {
     std::int64_t request = 0;
