@@ -18,6 +18,10 @@
 namespace airlock::inspect {
 namespace {
 
+// Separator lists are written as string_view literals: from plain string
+// literals each call measured every one with strlen (dense profiles).
+using namespace std::string_view_literals;
+
 constexpr std::size_t npos = std::string_view::npos;
 constexpr std::size_t block = 64;
 
@@ -754,7 +758,7 @@ std::optional<FastPathScan::Match> FastPathScan::shape_at(std::size_t i, std::si
     if (e_.card_ && len(i) == 4 && left_ok(gs) && !inside_longer_run) {
         for (std::size_t count : {5u, 4u, 3u}) {
             const std::size_t j = i + count - 1;
-            if (j > c || !same_separators(i, j, {" ", "-"}) || !right_ok(groups_[j].end)) continue;
+            if (j > c || !same_separators(i, j, {" "sv, "-"sv}) || !right_ok(groups_[j].end)) continue;
             if (j < c && sep(j) == sep(i)) continue;  // the run goes on
             bool shape = false;
             if (count == 3) {
@@ -781,7 +785,7 @@ std::optional<FastPathScan::Match> FastPathScan::shape_at(std::size_t i, std::si
     if (e_.phone_) {
         std::size_t k = i;
         bool country = false;
-        if (len(i) == 1 && d_[gs] == '1' && i < c && one_of(sep(i), {" ", "-", ".", " ("})) {
+        if (len(i) == 1 && d_[gs] == '1' && i < c && one_of(sep(i), {" "sv, "-"sv, "."sv, " ("sv})) {
             k = i + 1;
             country = true;
         }
@@ -789,8 +793,8 @@ std::optional<FastPathScan::Match> FastPathScan::shape_at(std::size_t i, std::si
             const std::string_view s1 = sep(k);
             const std::string_view s2 = sep(k + 1);
             const bool paren = before(k) == '(';
-            const bool ok1 = paren ? one_of(s1, {")", ") ", ")-"}) : one_of(s1, {"-", ".", " "});
-            const bool ok2 = one_of(s2, {"-", ".", " "});
+            const bool ok1 = paren ? one_of(s1, {")"sv, ") "sv, ")-"sv}) : one_of(s1, {"-"sv, "."sv, " "sv});
+            const bool ok2 = one_of(s2, {"-"sv, "."sv, " "sv});
             const bool mixed = !paren && s1 != s2 && (s1 == "." || s2 == ".");
             const std::size_t ms = country ? gs : (paren ? groups_[k].start - 1 : groups_[k].start);
             if (ok1 && ok2 && !mixed && left_ok(ms) && right_ok(groups_[k + 2].end) &&
@@ -807,7 +811,7 @@ std::optional<FastPathScan::Match> FastPathScan::shape_at(std::size_t i, std::si
 
     // SSN / ITIN: 3-2-4.
     if ((e_.ssn_ || e_.itin_) && i + 2 <= c && len(i) == 3 && len(i + 1) == 2 && len(i + 2) == 4 &&
-        same_separators(i, i + 2, {"-", " "}) && left_ok(gs) && right_ok(groups_[i + 2].end)) {
+        same_separators(i, i + 2, {"-"sv, " "sv}) && left_ok(gs) && right_ok(groups_[i + 2].end)) {
         const std::string_view d = digits(i, i + 2);
         const float base = sep(i) == "-" ? 0.85F : 0.7F;
         if (e_.ssn_ && us_ssn_valid(d)) return Match{e_.ssn_, gs, groups_[i + 2].end, i + 2, boosted(e_.ssn_, gs, base)};
@@ -818,7 +822,7 @@ std::optional<FastPathScan::Match> FastPathScan::shape_at(std::size_t i, std::si
 
     // Canadian SIN: 3-3-3.
     if (e_.sin_ && i + 2 <= c && len(i) == 3 && len(i + 1) == 3 && len(i + 2) == 3 &&
-        same_separators(i, i + 2, {" ", "-"}) && left_ok(gs) && right_ok(groups_[i + 2].end) &&
+        same_separators(i, i + 2, {" "sv, "-"sv}) && left_ok(gs) && right_ok(groups_[i + 2].end) &&
         e_.sin_->validate(digits(i, i + 2))) {
         return Match{e_.sin_, gs, groups_[i + 2].end, i + 2, boosted(e_.sin_, gs, 0.8F)};
     }
@@ -826,7 +830,7 @@ std::optional<FastPathScan::Match> FastPathScan::shape_at(std::size_t i, std::si
     // Aadhaar: 4-4-4, the whole of its run of groups (not a stretch of a
     // longer grouped number such as an account or an IBAN).
     if (e_.aadhaar_ && i + 2 <= c && len(i) == 4 && len(i + 1) == 4 && len(i + 2) == 4 &&
-        same_separators(i, i + 2, {" ", "-"}) && left_ok(gs) && right_ok(groups_[i + 2].end)) {
+        same_separators(i, i + 2, {" "sv, "-"sv}) && left_ok(gs) && right_ok(groups_[i + 2].end)) {
         const bool continues = i + 2 < c && sep(i + 2) == sep(i);
         if (!continues && !inside_longer_run && aadhaar_valid(digits(i, i + 2))) {
             return Match{e_.aadhaar_, gs, groups_[i + 2].end, i + 2, boosted(e_.aadhaar_, gs, 0.85F)};
@@ -856,7 +860,7 @@ std::optional<FastPathScan::Match> FastPathScan::ipv4_at(std::size_t i, std::siz
     for (std::size_t k = i; k < i + 4; ++k) {
         if (len(k) > 3) return std::nullopt;
     }
-    if (!same_separators(i, i + 3, {"."})) return std::nullopt;
+    if (!same_separators(i, i + 3, {"."sv})) return std::nullopt;
     const std::size_t ms = groups_[i].start;
     const std::size_t me = groups_[i + 3].end;
     if (!left_ok(ms) || !right_ok(me)) return std::nullopt;
