@@ -1096,6 +1096,24 @@ __attribute__((target("avx2"))) std::size_t count_byte_avx2(const char* data, st
     return count;
 }
 
+// Line numbers count every newline of the input, sparse or not (2.5% of a
+// sparse scan with AVX2): 64 bytes per compare where AVX-512BW is there.
+AIRLOCK_AVX512 std::size_t count_byte_avx512(const char* data, std::size_t size, char byte) {
+    std::size_t count = 0;
+    std::size_t i = 0;
+    const __m512i needle = _mm512_set1_epi8(byte);
+    for (; i + 64 <= size; i += 64) {
+        count += static_cast<std::size_t>(
+            __builtin_popcountll(_mm512_cmpeq_epi8_mask(_mm512_loadu_si512(data + i), needle)));
+    }
+    if (i < size) {
+        const __mmask64 rest = (std::uint64_t{1} << (size - i)) - 1;  // size - i < 64
+        count += static_cast<std::size_t>(
+            __builtin_popcountll(_mm512_mask_cmpeq_epi8_mask(rest, _mm512_maskz_loadu_epi8(rest, data + i), needle)));
+    }
+    return count;
+}
+
 std::size_t count_byte_sse2(const char* data, std::size_t size, char byte) {
     std::size_t count = 0;
     std::size_t i = 0;
@@ -1113,7 +1131,9 @@ std::size_t count_byte_sse2(const char* data, std::size_t size, char byte) {
 
 std::size_t count_byte(const char* data, std::size_t size, char byte) noexcept {
 #ifdef AIRLOCK_INSPECT_X86
+    static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
     static const bool avx2 = __builtin_cpu_supports("avx2");
+    if (avx512) return count_byte_avx512(data, size, byte);
     return avx2 ? count_byte_avx2(data, size, byte) : count_byte_sse2(data, size, byte);
 #else
     return static_cast<std::size_t>(std::count(data, data + size, byte));
