@@ -1197,6 +1197,28 @@ TEST(InspectMasking, KeyedHashIsHmacOfTheNormalizedValue) {
     EXPECT_TRUE(scan_with(*unkeyed, "ssn 536-22-8451").findings.at(0).keyed_hash.empty());
 }
 
+// Keyed hashes of short values are computed two at a time with the SHA
+// extensions (a lone one at the end alone, long ones through OpenSSL): every
+// one must still be the HMAC of its value, whatever its length or position.
+TEST(InspectMasking, KeyedHashesOfManyValuesOfEveryLength) {
+    std::string text;
+    for (std::size_t length = 1; length <= 64; ++length) {
+        text += "to " + random_string(length, "abcdefghijklmnopqrstuvwxyz0123456789", static_cast<unsigned>(length)) + "@mailhost.io\n";
+    }
+    for (std::size_t count : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{64}}) {
+        std::string part;
+        for (std::size_t k = 0, lines = 0; k < text.size() && lines < count; ++k) {
+            part.push_back(text[k]);
+            lines += text[k] == '\n';
+        }
+        const ScanResult result = scan(part);
+        ASSERT_EQ(result.findings.size(), count);
+        for (const Finding& f : result.findings) {
+            EXPECT_EQ(f.keyed_hash.hex(), hmac_hex(hash_key, part.substr(f.offset, f.length))) << f.length;
+        }
+    }
+}
+
 TEST(InspectMasking, RedactPreservesFormatsAndTagsTheRest) {
     const std::string ghp = cat({"gh", "p_", random_string(36, alnum, 93)});
     const std::string text = "SSN 536-22-8451, card 4539-1488-0343-6467, tel (415) 892-2671, token " + ghp +
