@@ -47,7 +47,7 @@ AIRLOCK_SHA_TARGET inline void load(Lane& l, const std::uint32_t state[8], const
 
 // Rounds 4g..4g+3; for g >= 4 the message vector is extended first
 // (W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16], four words at once).
-AIRLOCK_SHA_TARGET [[gnu::always_inline]] inline void rounds(Lane& l, int g) {
+[[gnu::always_inline]] AIRLOCK_SHA_TARGET inline void rounds(Lane& l, int g) {
     __m128i& w = l.w[g & 3];
     if (g >= 4) {
         const __m128i previous = l.w[(g - 1) & 3];
