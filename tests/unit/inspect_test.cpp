@@ -19,6 +19,7 @@
 #include <fstream>
 #include <random>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +28,7 @@
 #include "inspect/fastpath.hpp"
 #include "inspect/finding.hpp"
 #include "inspect/scanner.hpp"
+#include "inspect/text.hpp"
 #include "inspect/validators.hpp"
 #include "support/test_values.hpp"
 
@@ -326,6 +328,48 @@ TEST(InspectValidators, Entropy) {
     EXPECT_DOUBLE_EQ(shannon_entropy("ab"), 1.0);
     EXPECT_DOUBLE_EQ(shannon_entropy("abcd"), 2.0);
     EXPECT_GT(shannon_entropy(random_string(64, alnum, 1)), 5.0);
+}
+
+// contains_any_word() visits token starts only; the plain definition (every
+// occurrence of every word, whole-word checks around it) must agree.
+bool contains_any_word_reference(std::string_view window, std::span<const std::string_view> words) {
+    if (window.size() > 128) window.remove_prefix(window.size() - 128);
+    std::string lowered;
+    for (char c : window) lowered.push_back(to_lower(c));
+    for (std::string_view word : words) {
+        for (std::size_t pos = lowered.find(word); pos != std::string::npos; pos = lowered.find(word, pos + 1)) {
+            const bool left_ok = pos == 0 || !is_alnum(lowered[pos - 1]) || !is_alnum(word.front());
+            const std::size_t after = pos + word.size();
+            const bool right_ok = after == lowered.size() || !is_alnum(lowered[after]) || !is_alnum(word.back());
+            if (left_ok && right_ok) return true;
+        }
+    }
+    return false;
+}
+
+TEST(InspectText, ContextWordsMatchWholeWordsLikeTheirDefinition) {
+    static constexpr std::string_view words[] = {"ssn", "social security", "ss#", "ss #", "ssnum", "tel", "ip",
+                                                 "#tag", "-x"};
+    EXPECT_TRUE(contains_any_word("SSN: ", words));
+    EXPECT_TRUE(contains_any_word("my Social Security no", words));
+    EXPECT_FALSE(contains_any_word("ssnx ", words));
+    EXPECT_FALSE(contains_any_word("xssn ", words));
+    EXPECT_TRUE(contains_any_word("ss#1", words));  // a word ending in '#' needs no boundary after it
+    EXPECT_TRUE(contains_any_word("a#tag", words));  // nor one starting with '#' before it
+    const std::string long_window = "ssn " + std::string(200, '.');
+    EXPECT_FALSE(contains_any_word(long_window, words));  // only the last 128 bytes are looked at
+    // Lists whose words all start with a letter take the SSE2 pass, the
+    // others the scalar one; both against the definition.
+    static constexpr std::string_view letter_words[] = {"ssn", "social security", "ss#", "ss #", "tel", "ip", "x1"};
+    std::mt19937_64 rng(11);
+    constexpr std::string_view alphabet = "sSnN#- .tTeElLiIpP1x_a\x93";
+    for (int i = 0; i < 200000; ++i) {
+        std::string window;
+        const std::size_t size = rng() % 140;
+        for (std::size_t k = 0; k < size; ++k) window.push_back(alphabet[rng() % alphabet.size()]);
+        ASSERT_EQ(contains_any_word(window, words), contains_any_word_reference(window, words)) << window;
+        ASSERT_EQ(contains_any_word(window, letter_words), contains_any_word_reference(window, letter_words)) << window;
+    }
 }
 
 TEST(InspectValidators, Base64) {
@@ -1151,6 +1195,28 @@ TEST(InspectMasking, KeyedHashIsHmacOfTheNormalizedValue) {
     auto unkeyed = Scanner::create(Options{});
     ASSERT_TRUE(unkeyed);
     EXPECT_TRUE(scan_with(*unkeyed, "ssn 536-22-8451").findings.at(0).keyed_hash.empty());
+}
+
+// Keyed hashes of short values are computed two at a time with the SHA
+// extensions (a lone one at the end alone, long ones through OpenSSL): every
+// one must still be the HMAC of its value, whatever its length or position.
+TEST(InspectMasking, KeyedHashesOfManyValuesOfEveryLength) {
+    std::string text;
+    for (std::size_t length = 1; length <= 64; ++length) {
+        text += "to " + random_string(length, "abcdefghijklmnopqrstuvwxyz0123456789", static_cast<unsigned>(length)) + "@mailhost.io\n";
+    }
+    for (std::size_t count : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{64}}) {
+        std::string part;
+        for (std::size_t k = 0, lines = 0; k < text.size() && lines < count; ++k) {
+            part.push_back(text[k]);
+            lines += text[k] == '\n';
+        }
+        const ScanResult result = scan(part);
+        ASSERT_EQ(result.findings.size(), count);
+        for (const Finding& f : result.findings) {
+            EXPECT_EQ(f.keyed_hash.hex(), hmac_hex(hash_key, part.substr(f.offset, f.length))) << f.length;
+        }
+    }
 }
 
 TEST(InspectMasking, RedactPreservesFormatsAndTagsTheRest) {

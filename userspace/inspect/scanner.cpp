@@ -20,6 +20,7 @@
 #include "common/unique_fd.hpp"
 #include "inspect/detectors.hpp"
 #include "inspect/fastpath.hpp"
+#include "inspect/sha256x2.hpp"
 #include "inspect/text.hpp"
 #include "inspect/validators.hpp"
 
@@ -286,7 +287,57 @@ public:
         return ok ? KeyedHash(mac) : KeyedHash();
     }
 
+    // Values up to this size fit one padded block: hash2() takes them.
+    static constexpr std::size_t pair_max = 55;
+
+    // Whether hash2() is there (the CPU has the SHA extensions).
+    [[nodiscard]] bool pairs() const noexcept { return enabled_ && sha256_x2_available(); }
+
+    // The HMACs of two values of at most pair_max bytes, their compressions
+    // interleaved (sha256x2.hpp): the same bytes hash() returns.
+    void hash2(std::string_view a, std::string_view b, KeyedHash& mac_a, KeyedHash& mac_b) const noexcept {
+        constexpr std::size_t block_size = 64;
+        unsigned char block_a[block_size];
+        unsigned char block_b[block_size];
+        std::uint32_t state_a[8];
+        std::uint32_t state_b[8];
+        // Inner: H(K ^ ipad || value), the pad block already in inner_.
+        pad(block_a, a);
+        pad(block_b, b);
+        std::memcpy(state_a, inner_.h, sizeof state_a);
+        std::memcpy(state_b, inner_.h, sizeof state_b);
+        sha256_compress_x2(state_a, block_a, state_b, block_b);
+        // Outer: H(K ^ opad || inner digest).
+        unsigned char digest[SHA256_DIGEST_LENGTH];
+        big_endian(state_a, digest);
+        pad(block_a, std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
+        big_endian(state_b, digest);
+        pad(block_b, std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
+        std::memcpy(state_a, outer_.h, sizeof state_a);
+        std::memcpy(state_b, outer_.h, sizeof state_b);
+        sha256_compress_x2(state_a, block_a, state_b, block_b);
+        KeyedHash::Bytes bytes;
+        big_endian(state_a, bytes.data());
+        mac_a = KeyedHash(bytes);
+        big_endian(state_b, bytes.data());
+        mac_b = KeyedHash(bytes);
+    }
+
 private:
+    // The last block of a message of one pad block plus `tail` (at most 55 bytes).
+    static void pad(unsigned char block[64], std::string_view tail) noexcept {
+        std::memset(block, 0, 64);
+        std::memcpy(block, tail.data(), tail.size());
+        block[tail.size()] = 0x80;
+        const std::uint64_t bits = (64 + tail.size()) * 8;
+        for (int i = 0; i < 8; ++i) block[63 - i] = static_cast<unsigned char>(bits >> (8 * i));
+    }
+    static void big_endian(const std::uint32_t state[8], unsigned char out[32]) noexcept {
+        for (int i = 0; i < 8; ++i) {
+            for (int k = 0; k < 4; ++k) out[4 * i + k] = static_cast<unsigned char>(state[i] >> (24 - 8 * k));
+        }
+    }
+
     SHA256_CTX inner_{};
     SHA256_CTX outer_{};
     bool enabled_ = false;
@@ -673,6 +724,7 @@ public:
     // replaces the kept ones it overlaps only if it beats all of them.
     // Every finding must have its line (assign_lines()) first.
     void settle(std::uint64_t bound, std::vector<Finding>& out) {
+        flush_hashes();
         std::size_t ready = 0;
         for (const Finding& f : findings_) ready += f.offset < bound ? 1 : 0;
         if (ready > 0) {
@@ -768,7 +820,11 @@ private:
             (impl_.value_allowlisted(raw, aux_) || impl_.value_allowlisted(normalized, aux_))) {
             return;
         }
-        const KeyedHash hash = impl_.hasher.hash(normalized);
+        // Without hash allowlists nothing waits for the hash: it is computed
+        // with the next finding's (two interleaved, see sha256x2.hpp).
+        const bool pair = impl_.hasher.pairs() && impl_.allow_hashes.empty() &&
+                          normalized.size() <= KeyedHasher::pair_max;
+        const KeyedHash hash = pair ? KeyedHash() : impl_.hasher.hash(normalized);
         if (!hash.empty() && !impl_.allow_hashes.empty() &&
             std::binary_search(impl_.allow_hashes.begin(), impl_.allow_hashes.end(), hash.bytes())) {
             return;
@@ -778,7 +834,9 @@ private:
             stopped_ = true;
             return;
         }
-        Finding f;
+        // Built in place: a Finding is ~170 bytes, and it is moved twice
+        // more on its way out (settle()).
+        Finding& f = findings_.emplace_back();
         f.type = d.id;
         f.offset = start;
         f.length = static_cast<std::uint32_t>(end - start);
@@ -787,9 +845,27 @@ private:
         f.test_value = test_value;
         masked_preview_into(d, raw, f.preview);
         f.keyed_hash = hash;
-        findings_.push_back(std::move(f));
         priorities_.push_back(d.priority);
         ++accepted_;
+        if (pair) hash_later(findings_.size() - 1, normalized);
+    }
+
+    // Queues the keyed hash of findings_[index]; two queued are hashed together.
+    void hash_later(std::size_t index, std::string_view normalized) {
+        if (hash_waiting_ == npos) {
+            hash_waiting_ = index;
+            waiting_value_.assign(normalized);
+            return;
+        }
+        impl_.hasher.hash2(waiting_value_, normalized, findings_[hash_waiting_].keyed_hash, findings_[index].keyed_hash);
+        hash_waiting_ = npos;
+    }
+
+    // Hashes a finding still waiting for its pair (before findings leave).
+    void flush_hashes() {
+        if (hash_waiting_ == npos) return;
+        findings_[hash_waiting_].keyed_hash = impl_.hasher.hash(waiting_value_);
+        hash_waiting_ = npos;
     }
 
     // Line numbers for the findings added since the last call, in offset
@@ -875,6 +951,9 @@ private:
     std::vector<std::uint8_t> kept_priorities_;
     std::size_t kept_begin_ = 0;
     std::string normalized_;      // the current candidate's normalized value, capacity reused
+    static constexpr std::size_t npos = SIZE_MAX;
+    std::size_t hash_waiting_ = npos;  // index in findings_ of a finding whose hash waits for a pair
+    std::string waiting_value_;        // its normalized value
     bool truncated_ = false;
     bool stopped_ = false;
 };
