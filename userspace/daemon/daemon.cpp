@@ -491,15 +491,14 @@ struct Daemon::Impl {
     bool expect_exec(const Session& s, const supervisor::HeldCall& call) {
         if (!guard) return true;
         if (!call.exec_image) {
-            // Nothing is expected, so an exec that succeeds is refused or
-            // killed by the guard; one that fails (a missing interpreter, a
-            // bad "#!" line) fails in the kernel with the kernel's own errno.
-            guard->forget(call.tgid);
-            spdlog::info("session {}: exec {}: cannot tell what the kernel would load ({}); the kernel layer "
-                         "stops it if it runs",
-                         s.id, json(call.object).dump(), call.exec_image_error);
+            guard->forget(call.tgid);  // nothing is expected: an exec that runs is stopped
             return true;
         }
+        if (!call.exec_image->incomplete.empty())
+            // The kernel fails such an exec with its own errno (a missing
+            // interpreter: ENOENT); if it would run after all, the guard stops it.
+            spdlog::info("session {}: exec {}: {}; what the kernel would load is not known", s.id,
+                         json(call.object).dump(), call.exec_image->incomplete);
         kernel::ExecExpectation x;
         x.session = s.id;
         for (const auto& f : call.exec_image->chain) x.chain.push_back({f.dev, f.ino});

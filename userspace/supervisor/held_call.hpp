@@ -131,11 +131,9 @@ struct HeldCall {
     // show instead of argv once it is set (`object` is rebuilt from it too).
     std::optional<std::vector<std::string>> shown_argv;
     // What the kernel will load and lay out for this exec, for the kernel
-    // layer's check (supervisor/exec_image.hpp); unset when it could not be
-    // worked out, in which case no exec of this thread group is expected and
-    // one that happens is killed.
+    // layer's check (supervisor/exec_image.hpp); set for every exec decoded
+    // on a regular file (see ExecImage::incomplete).
     std::optional<ExecImage> exec_image;
-    std::string exec_image_error;
 
     // link / rename (held_link.cpp): decided with policy::decide_link on
     // `link`, not with `query`; performed on the objects resolved here.
