@@ -11,7 +11,7 @@ bench_setup() {
     TMP=$(mktemp -d /tmp/airlock-bench-XXXXXX)
     chmod 755 "$TMP"  # an unprivileged agent must reach the bench file
     DAEMON=""
-    trap 'stop_daemon; rm -rf "$TMP"' EXIT
+    trap 'stop_daemon; remove_cgroups; rm -rf "$TMP"' EXIT
     echo "benchmark file" > "$TMP/file"
     export AIRLOCK_BENCH_FILE="$TMP/file"
     cat > "$TMP/policy.yaml" <<YAML
@@ -42,6 +42,15 @@ start_daemon() {
         --log-level warn "$@" &
     DAEMON=$!
     for _ in $(seq 100); do [ -S "$TMP/sock" ] && break; sleep 0.05; done
+}
+
+# The session base cgroups the daemons made (their sessions' cgroups are gone by now).
+remove_cgroups() {
+    local mount
+    mount=$(awk '{for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break }}' \
+            /proc/self/mountinfo | head -1)
+    [[ -n "$mount" ]] || return 0
+    rmdir "$mount"/airlock-bench-$$-*/* "$mount"/airlock-bench-$$-* 2>/dev/null || true
 }
 
 stop_daemon() {

@@ -211,8 +211,20 @@ public:
     }
     ~Daemon() {
         stop();
+        remove_cgroups();
         std::error_code ec;
         std::filesystem::remove_all(dir_, ec);
+    }
+    // The session cgroups a killed (or slow to clean up) daemon left, and its
+    // base: empty by now, or rmdir leaves them.
+    void remove_cgroups() const {
+        for (const char* mount : {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"}) {
+            const std::string base = mount + cgroup_base_;
+            std::error_code ec;
+            for (const auto& entry : std::filesystem::directory_iterator(base, ec))
+                if (entry.is_directory(ec)) ::rmdir(entry.path().c_str());
+            ::rmdir(base.c_str());
+        }
     }
 
     void start() {
