@@ -220,8 +220,8 @@ struct Daemon::Impl {
     std::map<std::uint64_t, InFlight> in_flight;
     std::uint64_t next_in_flight = 1;
     std::unique_ptr<WorkerPool> workers;
-    // The kernel layer (issue 4): what the kernel accepted, and the exec guard
-    // when it is loaded (absent: exec is checked by the supervisor alone).
+    // The kernel layer (issue 4): what the kernel accepted, and the session
+    // guard when it is loaded (absent: the supervisor alone).
     kernel::Features kernel_features;
     std::optional<kernel::SessionGuard> guard;
     std::string guard_error;
@@ -326,16 +326,16 @@ struct Daemon::Impl {
     // race; or with BPF LSM too, which refuses (EPERM) instead of killing and
     // also refuses opens, connects and addressed sends that reach the kernel
     // from a supervised process without the supervisor.
-    std::string enforcement_level() const {
-        if (!guard) return "seccomp-notify";
-        if (guard->lsm_attached()) return "seccomp-notify+lsm";
-        return guard->cgroup_attached() ? "seccomp-notify+fallback" : "seccomp-notify+exec-guard";
-    }
-
     policy::KernelRequirement enforcement_reached() const {
         if (!guard) return policy::KernelRequirement::seccomp;
         if (guard->lsm_attached()) return policy::KernelRequirement::lsm;
         return guard->cgroup_attached() ? policy::KernelRequirement::fallback : policy::KernelRequirement::exec_guard;
+    }
+
+    std::string enforcement_level() const {
+        const auto reached = enforcement_reached();
+        if (reached == policy::KernelRequirement::seccomp) return "seccomp-notify";
+        return "seccomp-notify+" + std::string(policy::to_string(reached));
     }
 
     // Empty when `required` is met; else what is missing and how to get it.
