@@ -252,7 +252,7 @@ int BPF_PROG(check_exec, struct task_struct *task, pid_t old_pid, struct linux_b
         __u32 last = expect->chain_len - 1;
         if (last >= AIRLOCK_EXEC_CHAIN_MAX || expect->chain[last].dev != dev || expect->chain[last].ino != ino) {
             verdict = AIRLOCK_EXEC_WRONG_IMAGE;
-        } else if (!(expect->flags & AIRLOCK_EXPECT_ARGV_UNCHECKED)) {
+        } else {
             struct mm_struct *mm = BPF_CORE_READ(task, mm);
             if (hash_argv(mm, &argv_len, &argv_hash) != 0)
                 verdict = AIRLOCK_EXEC_ARGV_UNREADABLE;

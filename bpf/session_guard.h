@@ -23,7 +23,6 @@
 
 /* airlock_exec_expect.flags */
 #define AIRLOCK_EXPECT_ARGV_LEN_UNKNOWN 1u /* the daemon read a truncated argv */
-#define AIRLOCK_EXPECT_ARGV_UNCHECKED 2u   /* no argv check */
 
 struct airlock_file_id {
     __u64 dev; /* the kernel's encoding (MAJOR << 20 | MINOR) */

@@ -155,7 +155,7 @@ void SessionGuard::remove_session(std::uint64_t cgroup_id) noexcept {
 }
 
 common::Status SessionGuard::expect(pid_t tgid, const ExecExpectation& x) {
-    if (!x.argv_complete && x.check_argv && x.argv_bytes.size() < AIRLOCK_ARGV_HASH_BYTES)
+    if (!x.argv_complete && x.argv_bytes.size() < AIRLOCK_ARGV_HASH_BYTES)
         return common::fail(E2BIG, "argv read in part, and too little of it to check");
     if (x.chain.empty() || x.chain.size() > AIRLOCK_EXEC_CHAIN_MAX)
         return common::fail(EINVAL, "an exec expectation needs 1 to " + std::to_string(AIRLOCK_EXEC_CHAIN_MAX) +
@@ -170,7 +170,6 @@ common::Status SessionGuard::expect(pid_t tgid, const ExecExpectation& x) {
     value.argv_len = x.argv_bytes.size();
     value.session = static_cast<std::uint64_t>(x.session);
     if (!x.argv_complete) value.flags |= AIRLOCK_EXPECT_ARGV_LEN_UNKNOWN;
-    if (!x.check_argv) value.flags |= AIRLOCK_EXPECT_ARGV_UNCHECKED;
     auto key = static_cast<std::uint32_t>(tgid);
     if (bpf_map_update_elem(bpf_map__fd(state_->skel->maps.expected), &key, &value, BPF_ANY) != 0)
         return common::fail_errno("recording the approved exec with the session guard");

@@ -50,7 +50,6 @@ struct ExecExpectation {
     // AIRLOCK_ARGV_HASH_BYTES bytes are compared (and must all be there).
     std::string argv_bytes;
     bool argv_complete = true;
-    bool check_argv = true;
 };
 
 enum class GuardVerdict {

@@ -26,7 +26,6 @@ struct ExecImage {
     std::vector<FileId> chain;
     std::vector<std::string> argv;  // as the kernel will lay it out
     bool argv_complete = true;      // false when the agent's argv was read only in part
-    std::vector<std::string> interpreters;  // the scripts' interpreters, outermost first (audit)
     // Non-empty when the chain stops short of the image (an interpreter
     // missing or unreadable, nesting too deep): why. The chain then ends in a
     // script, which the kernel never maps, so no exec can match it in full.

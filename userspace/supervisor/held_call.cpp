@@ -602,7 +602,6 @@ ExecImage resolve_exec_image(const HeldCall& call, const AgentContext& agent, in
         if (got < 0) return stop(std::string("reading the head of the executable: ") + std::strerror(errno));
         auto shebang = parse_shebang(std::string_view(head, static_cast<std::size_t>(got)));
         if (!shebang) return image;
-        image.interpreters.push_back(shebang->interpreter);
         image.argv = script_argv(*shebang, filename, image.argv);
         filename = shebang->interpreter;
         UniqueFd start;
