@@ -490,20 +490,17 @@ struct Daemon::Impl {
     // recorded: what cannot be checked is not run).
     bool expect_exec(const Session& s, const supervisor::HeldCall& call) {
         if (!guard) return true;
-        if (!call.exec_image) {
-            guard->forget(call.tgid);  // nothing is expected: an exec that runs is stopped
-            return true;
-        }
-        if (!call.exec_image->incomplete.empty())
+        const supervisor::ExecImage image = supervisor::resolve_exec_image(call, agent_context(s));
+        if (!image.incomplete.empty())
             // The kernel fails such an exec with its own errno (a missing
             // interpreter: ENOENT); if it would run after all, the guard stops it.
             spdlog::info("session {}: exec {}: {}; what the kernel would load is not known", s.id,
-                         json(call.object).dump(), call.exec_image->incomplete);
+                         json(call.object).dump(), image.incomplete);
         kernel::ExecExpectation x;
         x.session = s.id;
-        for (const auto& f : call.exec_image->chain) x.chain.push_back({f.dev, f.ino});
-        x.argv_bytes = supervisor::argv_bytes(call.exec_image->argv);
-        x.argv_complete = call.exec_image->argv_complete;
+        for (const auto& f : image.chain) x.chain.push_back({f.dev, f.ino});
+        x.argv_bytes = supervisor::argv_bytes(image.argv);
+        x.argv_complete = image.argv_complete;
         if (auto r = guard->expect(call.tgid, x); !r) {
             spdlog::error("session {}: exec {} refused: {}", s.id, json(call.object).dump(), r.error().to_string());
             return false;

@@ -569,61 +569,6 @@ Status decode_send(HeldCall& call, const seccomp_notif& n, const AgentContext& a
     return decode_destination(call, agent, root_fd);
 }
 
-// What the kernel will load for an exec of `call.target` and the argv it will
-// lay out, following "#!" lines as binfmt_script does (exec_image.hpp). The
-// head of each file is read as the daemon: the kernel reads it whatever the
-// agent's read permission; interpreters are resolved as the agent, from its
-// cwd, as open_exec() does. Where that stops short (an interpreter missing,
-// a head unreadable), the chain so far is what is expected, with
-// `incomplete` saying why: the kernel then fails the exec with its own errno
-// where it fails too, and nothing it could load instead matches the chain's
-// last file (a script), so the guard stops it.
-ExecImage resolve_exec_image(const HeldCall& call, const AgentContext& agent, int root_fd, std::string_view path,
-                             int dirfd) {
-    ExecImage image;
-    image.argv = call.argv;
-    image.argv_complete = !call.argv_truncated;
-    std::string filename = kernel_exec_filename(path, dirfd);
-    int current = call.target.object.get();
-    image.chain.push_back({call.target.st.st_dev, call.target.st.st_ino});
-    auto stop = [&](const std::string& why) {
-        image.incomplete = why;
-        return image;
-    };
-    UniqueFd interpreter;
-    for (int depth = 0; depth < k_max_interpreter_depth; ++depth) {
-        thread_identity::act_as_daemon();
-        char magic[64];
-        std::snprintf(magic, sizeof magic, "/proc/self/fd/%d", current);
-        // O_NONBLOCK: a lease on the file must not stall the loop.
-        UniqueFd file(::open(magic, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-        char head[k_shebang_bytes];
-        ssize_t got = file ? ::pread(file.get(), head, sizeof head, 0) : -1;
-        if (got < 0) return stop(std::string("reading the head of the executable: ") + std::strerror(errno));
-        auto shebang = parse_shebang(std::string_view(head, static_cast<std::size_t>(got)));
-        if (!shebang) return image;
-        image.argv = script_argv(*shebang, filename, image.argv);
-        filename = shebang->interpreter;
-        UniqueFd start;
-        if (shebang->interpreter.front() != '/') {
-            auto cwd = start_directory(call.tid, AT_FDCWD);
-            if (!cwd) return stop(cwd.error().to_string());
-            start = std::move(*cwd);
-        }
-        ResolveRequest req = request_for(call, agent, root_fd, start, shebang->interpreter);
-        req.follow_final = true;
-        auto creds = ScopedCredentials::assume(agent.creds);
-        if (!creds) return stop(creds.error().to_string());
-        auto resolved = resolve_path(req);
-        if (!resolved) return stop(resolved.error().wrap("resolving interpreter").to_string());
-        if (!S_ISREG(resolved->st.st_mode)) return stop("interpreter is not a regular file");
-        interpreter = std::move(resolved->object);
-        current = interpreter.get();
-        image.chain.push_back({resolved->st.st_dev, resolved->st.st_ino});
-    }
-    return stop("interpreters nested more than the kernel allows");
-}
-
 Status decode_exec(HeldCall& call, const seccomp_notif& n, const AgentContext& agent, int root_fd) {
     call.kind = CallKind::exec;
     call.query.action = policy::Action::exec;
@@ -693,7 +638,7 @@ Status decode_exec(HeldCall& call, const seccomp_notif& n, const AgentContext& a
     }
     if (S_ISLNK(call.target.st.st_mode)) call.immediate_errno = ELOOP;
     else if (!S_ISREG(call.target.st.st_mode)) call.immediate_errno = EACCES;
-    if (!call.immediate_errno) call.exec_image = resolve_exec_image(call, agent, root_fd, *path, static_cast<int>(dirfd));
+    call.exec_filename = kernel_exec_filename(*path, static_cast<int>(dirfd));
     call.query.path = call.target.policy_path;
     call.object = call.target.policy_path + " [" + quote_argv(call.argv, call.argv_truncated) + "]";
     return {};
@@ -765,6 +710,68 @@ Result<std::vector<char>> translate_control(const HeldCall& call, std::vector<Un
 }
 
 }  // namespace
+
+// What the kernel will load for an exec of `call.target` and the argv it will
+// lay out, following "#!" lines as binfmt_script does (exec_image.hpp). The
+// head of each file is read as the daemon: the kernel reads it whatever the
+// agent's read permission; interpreters are resolved as the agent, from its
+// cwd, as open_exec() does. Where that stops short (an interpreter missing,
+// a head unreadable), the chain so far is what is expected, with
+// `incomplete` saying why: the kernel then fails the exec with its own errno
+// where it fails too, and nothing it could load instead matches the chain's
+// last file (a script), so the guard stops it.
+ExecImage resolve_exec_image(const HeldCall& call, const AgentContext& agent) {
+    ExecImage image;
+    image.argv = call.argv;
+    image.argv_complete = !call.argv_truncated;
+    std::string filename = call.exec_filename;
+    int current = call.target.object.get();
+    image.chain.push_back({call.target.st.st_dev, call.target.st.st_ino});
+    auto stop = [&](const std::string& why) {
+        image.incomplete = why;
+        return image;
+    };
+    thread_identity::act_as_daemon();
+    UniqueFd own_root;
+    int root_fd = agent.root_fd;
+    if (root_fd < 0) {
+        own_root = open_proc_entry(call.tid, "root");
+        if (!own_root) return stop(std::string("opening agent root: ") + std::strerror(errno));
+        root_fd = own_root.get();
+    }
+    UniqueFd interpreter;
+    for (int depth = 0; depth < k_max_interpreter_depth; ++depth) {
+        thread_identity::act_as_daemon();
+        char magic[64];
+        std::snprintf(magic, sizeof magic, "/proc/self/fd/%d", current);
+        // O_NONBLOCK: a lease on the file must not stall the loop.
+        UniqueFd file(::open(magic, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+        char head[k_shebang_bytes];
+        ssize_t got = file ? ::pread(file.get(), head, sizeof head, 0) : -1;
+        if (got < 0) return stop(std::string("reading the head of the executable: ") + std::strerror(errno));
+        auto shebang = parse_shebang(std::string_view(head, static_cast<std::size_t>(got)));
+        if (!shebang) return image;
+        image.argv = script_argv(*shebang, filename, image.argv);
+        filename = shebang->interpreter;
+        UniqueFd start;
+        if (shebang->interpreter.front() != '/') {
+            auto cwd = start_directory(call.tid, AT_FDCWD);
+            if (!cwd) return stop(cwd.error().to_string());
+            start = std::move(*cwd);
+        }
+        ResolveRequest req = request_for(call, agent, root_fd, start, shebang->interpreter);
+        req.follow_final = true;
+        auto creds = ScopedCredentials::assume(agent.creds);
+        if (!creds) return stop(creds.error().to_string());
+        auto resolved = resolve_path(req);
+        if (!resolved) return stop(resolved.error().wrap("resolving interpreter").to_string());
+        if (!S_ISREG(resolved->st.st_mode)) return stop("interpreter is not a regular file");
+        interpreter = std::move(resolved->object);
+        current = interpreter.get();
+        image.chain.push_back({resolved->st.st_dev, resolved->st.st_ino});
+    }
+    return stop("interpreters nested more than the kernel allows");
+}
 
 Result<UniqueFd> reopen_as_agent(const HeldCall& call, const AgentContext& agent, int flags) {
     if (!call.target.exists || !call.target.object) return fail(ENOENT, "nothing to reopen");

@@ -130,10 +130,9 @@ struct HeldCall {
     // argv with what inspection found redacted: what audit rows and prompts
     // show instead of argv once it is set (`object` is rebuilt from it too).
     std::optional<std::vector<std::string>> shown_argv;
-    // What the kernel will load and lay out for this exec, for the kernel
-    // layer's check (supervisor/exec_image.hpp); set for every exec decoded
-    // on a regular file (see ExecImage::incomplete).
-    std::optional<ExecImage> exec_image;
+    // The name the kernel will have for the exec's file (bprm->filename), for
+    // resolve_exec_image().
+    std::string exec_filename;
 
     // link / rename (held_link.cpp): decided with policy::decide_link on
     // `link`, not with `query`; performed on the objects resolved here.
@@ -197,6 +196,13 @@ struct HeldCall {
 [[nodiscard]] common::Status decode_link(HeldCall& call, const seccomp_notif& notification,
                                          const AgentContext& agent, int root_fd);
 [[nodiscard]] common::Result<long> perform_link(HeldCall& call, const AgentContext& agent);
+
+// What the kernel will load for an approved exec (`call` decoded as one on a
+// regular file) and the argv it will lay out, for the kernel layer's check
+// (exec_image.hpp): worked out only when that check runs, just before the
+// call is answered, so a denied exec or a daemon without its kernel layer
+// reads nothing.
+[[nodiscard]] ExecImage resolve_exec_image(const HeldCall& call, const AgentContext& agent);
 
 // argv as a shell would quote it, cut near 2 KiB ("…" when cut or truncated):
 // an exec's object is "PATH [ARGV]".
