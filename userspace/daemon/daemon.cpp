@@ -346,11 +346,15 @@ struct Daemon::Impl {
             return "the kernel layer is off (start airlockd with --kernel-layer auto)";
         if (!guard) return "the exec guard did not load (" + guard_error + ")";
         if (required == K::fallback) return "the cgroup connect/sendmsg programs are not attached (" + cgroup_guard_error + ")";
-        if (!kernel_features.bpf_lsm.available)
-            return "BPF LSM is not attachable (" + kernel_features.bpf_lsm.error +
-                   "); boot a kernel built with CONFIG_BPF_LSM with bpf in its LSM list, e.g. "
-                   "lsm=lockdown,capability,landlock,yama,apparmor,bpf on the kernel command line";
+        if (!kernel_features.bpf_lsm.available) return bpf_lsm_unavailable();
         return "the LSM programs did not load (" + guard_error + ")";
+    }
+
+    // Why BPF LSM is not attachable, and how to make it so.
+    std::string bpf_lsm_unavailable() const {
+        return "BPF LSM is not attachable here (" + kernel_features.bpf_lsm.error +
+               "); it needs a kernel built with CONFIG_BPF_LSM and booted with bpf in its LSM list, e.g. "
+               "lsm=lockdown,capability,landlock,yama,apparmor,bpf on the kernel command line";
     }
 
     json kernel_json() const {
@@ -371,9 +375,7 @@ struct Daemon::Impl {
         else if (config.kernel_layer == DaemonConfig::KernelLayer::off)
             lsm["why"] = "the kernel layer is off (--kernel-layer off)";
         else if (!kernel_features.bpf_lsm.available)
-            lsm["why"] = "BPF LSM is not attachable here (" + kernel_features.bpf_lsm.error +
-                         "); it needs a kernel with CONFIG_BPF_LSM booted with bpf in lsm= "
-                         "(e.g. lsm=lockdown,capability,bpf) that lets the daemon attach LSM programs";
+            lsm["why"] = bpf_lsm_unavailable();
         else
             lsm["why"] = guard_error;
         return {{"features",
